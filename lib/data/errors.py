@@ -1,0 +1,20 @@
+"""Errors raised when a dataset cannot be read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset (or part of it) is missing from the data root.
+
+    The message names the dataset, the path that was looked at and how to
+    obtain the files.
+    """
+
+    def __init__(self, name: str, path, how_to_get: str, detail: str = ""):
+        self.name, self.path, self.how_to_get = name, Path(path), how_to_get
+        extra = f" ({detail})" if detail else ""
+        super().__init__(
+            f"dataset {name!r} not found at {self.path}{extra}. How to get it: {how_to_get}"
+        )
