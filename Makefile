@@ -1,0 +1,73 @@
+# The two commands (see README): `make book` and `make test`.
+#   make book [PRESET=quick|smoke|paper] [DATA_ROOT=~/data] [DEVICE=auto|cpu|cuda]
+#   make test
+#   make pretrain PRESET=quick   # regenerate the shipped pre-trained checkpoint
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PRESET ?= quick
+DATA_ROOT ?= $(HOME)/data
+DEVICE ?= auto
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+EXECUTED := book/executed
+FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: book test pretrain check-preset venv data notebooks html clean
+
+book: check-preset venv data notebooks html
+
+check-preset:  # fails in seconds, before any install, naming the valid presets
+	@$(PYTHON) -m lib.presets check "$(PRESET)"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@touch $@
+
+data: venv  # the embedded data: Fashion-MNIST (Debian package, else torchvision download)
+	@if [ -f "$(FMNIST_DEBIAN)" ] || ls "$(DATA_ROOT)"/FashionMNIST/raw/train-images-idx3-ubyte* >/dev/null 2>&1 \
+	    || ls "$(DATA_ROOT)"/fashion-mnist/train-images-idx3-ubyte* >/dev/null 2>&1; then \
+	  echo "Fashion-MNIST: found"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	    { apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; }; }; then \
+	  echo "Fashion-MNIST: installed Debian's dataset-fashion-mnist"; \
+	elif $(BIN)/python -c "import torchvision; torchvision.datasets.FashionMNIST('$(DATA_ROOT)', download=True)"; then \
+	  echo "Fashion-MNIST: downloaded to $(DATA_ROOT)/FashionMNIST"; \
+	else \
+	  echo "error: Fashion-MNIST is missing. Install Debian's package (sudo apt-get install dataset-fashion-mnist)" \
+	       "or put the four IDX files in $(DATA_ROOT)/FashionMNIST/raw/ (https://github.com/zalandoresearch/fashion-mnist)" >&2; \
+	  exit 1; \
+	fi
+
+notebooks: check-preset venv
+	@mkdir -p $(EXECUTED)
+	@for nb in $(NOTEBOOKS); do \
+	  name=$$(basename $$nb); echo "== $$name (preset $(PRESET))"; \
+	  $(BIN)/papermill --log-level WARNING "$$nb" "$(EXECUTED)/$$name" \
+	    -p preset "$(PRESET)" -p data_root "$(DATA_ROOT)" -p device "$(DEVICE)"; \
+	done
+
+html: venv
+	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
+	@echo "The book is at file://$(abspath _build/html/index.html)"
+
+test: venv data
+	RUNS_DIR=$$(mktemp -d) RESULTS_DIR=$$(mktemp -d) MPLBACKEND=Agg \
+	  $(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	  --nbval-current-env -p no:cacheprovider
+
+pretrain: check-preset venv data
+	$(BIN)/python -m lib.pretrain --preset "$(PRESET)" --data-root "$(DATA_ROOT)" --device "$(DEVICE)"
+
+clean:
+	rm -rf _build $(EXECUTED)

@@ -1,0 +1,60 @@
+"""The standard runs of every section, built from a preset: the source model
+(pre-training), a target model trained from scratch, and one fine-tuned from
+the source (paper §3 and §4). Sections derive their variants from these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from lib.presets import DataSpec, Preset, Recipe
+from lib.training.run_config import EvalDataSpec, RunConfig, TrainingDataSpec
+
+# Size of the source's held-out test set tracked during pre-training.
+SOURCE_TRACK_SIZE = 2000
+
+
+def target_train_data(preset: Preset, dataset: str | None = None) -> TrainingDataSpec:
+    """The target training set of ``preset`` (class-stratified ``train_size`` subset)."""
+    return TrainingDataSpec(DataSpec.of(dataset or preset.target), size=preset.train_size)
+
+
+def target_test_data(preset: Preset, dataset: str | None = None) -> EvalDataSpec:
+    """The target test set of ``preset`` (class-stratified ``test_size`` subset)."""
+    return EvalDataSpec(DataSpec.of(dataset or preset.target), size=preset.test_size)
+
+
+def source_run(preset: Preset, seed: int = 0, source: DataSpec | None = None,
+               recipe: Recipe | None = None) -> RunConfig:
+    """Pre-training on the source (paper: Downsampled ImageNet, 100 epochs),
+    tracking the source test error every epoch."""
+    source = source or preset.source
+    return RunConfig(
+        architecture=preset.architecture, in_channels=preset.in_channels,
+        data=TrainingDataSpec(source), recipe=recipe or preset.pretrain, seed=seed,
+        track=EvalDataSpec(source, size=SOURCE_TRACK_SIZE, split="test"),
+        label=f"pretrain[{preset.name}:{source.name}]")
+
+
+def scratch_run(preset: Preset, seed: int = 0, data: TrainingDataSpec | None = None,
+                recipe: Recipe | None = None, track: bool = False, **changes) -> RunConfig:
+    """Training from scratch on the target (paper: 100 epochs, lr 0.1, dropout 0.3)."""
+    config = RunConfig(
+        architecture=preset.architecture, in_channels=preset.in_channels,
+        data=data or target_train_data(preset), recipe=recipe or preset.scratch, seed=seed,
+        track=target_test_data(preset) if track else None,
+        label=f"scratch[{preset.name}:seed{seed}]")
+    return replace(config, **changes) if changes else config
+
+
+def finetune_run(preset: Preset, seed: int = 0, data: TrainingDataSpec | None = None,
+                 recipe: Recipe | None = None, source: RunConfig | None = None,
+                 track: bool = False, **changes) -> RunConfig:
+    """Fine-tuning the source model on the target with a new classifier
+    (paper: 10 epochs, lr 0.001, no dropout)."""
+    config = RunConfig(
+        architecture=preset.architecture, in_channels=preset.in_channels,
+        data=data or target_train_data(preset), recipe=recipe or preset.finetune, seed=seed,
+        init=source or source_run(preset), track=target_test_data(preset) if track else None,
+        label=f"finetune[{preset.name}:seed{seed}]")
+    return replace(config, **changes) if changes else config

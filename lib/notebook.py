@@ -1,0 +1,64 @@
+"""What every section notebook does first and last: validate the papermill
+parameters, pick the device, start the provenance clock, and publish the
+provenance line that opens the page (design.md §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lib.devices import describe_device, resolve_device
+from lib.presets import Preset, get_preset
+from lib.provenance import Provenance
+from lib.validation import check_type
+
+
+@dataclass
+class Session:
+    """A notebook's validated parameters and its provenance clock."""
+
+    section: str
+    preset: Preset
+    device: torch.device
+    data_root: Path | None
+    provenance: Provenance
+
+    def describe(self) -> str:
+        """The run's configuration (deterministic: compared by nbval)."""
+        p = self.preset
+        return "\n".join([
+            f"section      : {self.section}",
+            f"preset       : {p.name} ({p.description})",
+            f"target       : {p.target} (train {p.train_size or 'all'}, test {p.test_size or 'all'})",
+            f"source       : {p.source.name} {dict(p.source.options)}",
+            f"architecture : {p.architecture}, {p.in_channels} input channel(s)",
+            f"pre-train    : {p.pretrain}",
+            f"from scratch : {p.scratch}",
+            f"fine-tune    : {p.finetune}",
+            f"seeds        : {list(p.seeds)}",
+        ])
+
+
+def start(section: str, preset, data_root=None, device="auto") -> Session:
+    """Validate a notebook's parameters (a wrong name or type fails at once,
+    naming the valid choices) and start its provenance clock."""
+    check_type("preset", preset, str)
+    check_type("data_root", data_root, (str, Path), allow_none=True)
+    check_type("device", device, str)
+    spec = get_preset(preset)
+    resolved = resolve_device(device)
+    root = Path(data_root).expanduser() if data_root not in (None, "") else None
+    return Session(section, spec, resolved, root,
+                   Provenance(preset=spec.name, device=describe_device(resolved)))
+
+
+def publish_provenance(session: Session) -> str:
+    """Glue the provenance line (``{glue:md}`provenance``` opens each page) and return it."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    text = session.provenance.summary()
+    glue("provenance", Markdown(text), display=False)
+    return text

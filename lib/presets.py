@@ -1,0 +1,171 @@
+"""The three scales of every experiment: ``smoke``, ``quick`` and ``paper``
+(design.md §4).
+
+A preset fixes the target data, the pre-training source, the architecture and
+the recipes shared by every section. ``paper`` carries the paper's own
+settings (§3, §4: WRN-40-2, SGD with Nesterov momentum, cosine schedule; from
+scratch 100 epochs at lr 0.1 with dropout 0.3; fine-tuning 10 epochs at lr
+0.001 without dropout). This module imports only the standard library, so the
+Makefile can validate ``PRESET`` before anything is installed::
+
+    python3 -m lib.presets check quick
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, replace
+
+from lib.validation import check_choice
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """An SGD training recipe (paper §3.2, §4): Nesterov momentum 0.9, weight
+    decay 5e-4, cosine learning rate stepped per batch, batch size 128.
+
+    ``tune`` is ``"all"`` (whole network) or ``"last_layer"`` (only the new
+    classifier); ``augment`` turns on random crop (zero padding 4) and flips.
+    """
+
+    epochs: int
+    lr: float
+    dropout: float = 0.0
+    batch_size: int = 128
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    augment: bool = True
+    tune: str = "all"
+
+    def __post_init__(self):
+        check_choice("tune", self.tune, ("all", "last_layer"))
+        if self.epochs < 1 or self.lr <= 0 or self.batch_size < 1:
+            raise ValueError(f"invalid recipe {self}: epochs, lr and batch_size must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A registered dataset plus its builder options (see ``lib.data.get_dataset``)."""
+
+    name: str
+    options: tuple = ()  # sorted (key, value) pairs, hashable
+
+    @staticmethod
+    def of(name: str, **options) -> "DataSpec":
+        return DataSpec(name, tuple(sorted(options.items())))
+
+    def kwargs(self) -> dict:
+        return dict(self.options)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "options": dict(self.options)}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One scale of the book. ``train_size``/``test_size`` cap the target data
+    (``None`` = all, class-stratified otherwise); ``seeds`` are the repeats."""
+
+    name: str
+    description: str
+    target: str
+    targets: tuple
+    architecture: str
+    in_channels: int
+    train_size: int | None
+    test_size: int | None
+    source: DataSpec
+    pretrain: Recipe
+    scratch: Recipe
+    finetune: Recipe
+    seeds: tuple = (0,)
+    ood_sets: tuple = ()
+    ood_samples: int = 2000
+    source_variants: tuple = ()  # further sources pre-trained in notebook 00 (label, DataSpec)
+
+    def with_changes(self, **changes) -> "Preset":
+        return replace(self, **changes)
+
+
+_FRACTAL_QUICK = dict(num_classes=1000, per_class=50, size=28, channels=1, seed=0)
+_FRACTAL_SMOKE = dict(num_classes=20, per_class=30, size=28, channels=1, seed=0)
+_EMBEDDED_OOD = ("gaussian", "rademacher", "blobs", "uniform", "digits", "glyphs")
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        name="smoke",
+        description="tiny slices of the embedded data; seconds per notebook (tests, nbval, CI)",
+        target="fashion_mnist", targets=("fashion_mnist",),
+        architecture="wrn-10-1", in_channels=1,
+        train_size=1000, test_size=500,
+        source=DataSpec.of("fractal", **_FRACTAL_SMOKE),
+        pretrain=Recipe(epochs=4, lr=0.1),
+        scratch=Recipe(epochs=4, lr=0.1, dropout=0.3),
+        finetune=Recipe(epochs=3, lr=0.05),
+        seeds=(0,), ood_sets=_EMBEDDED_OOD, ood_samples=200,
+    ),
+    "quick": Preset(
+        name="quick",
+        description="the embedded data (Fashion-MNIST subset, 1,000-class fractal source), "
+                    "WRN-16-1; minutes per notebook on a 2-core CPU",
+        target="fashion_mnist", targets=("fashion_mnist",),
+        architecture="wrn-16-1", in_channels=1,
+        train_size=5000, test_size=2000,
+        source=DataSpec.of("fractal", **_FRACTAL_QUICK),
+        pretrain=Recipe(epochs=15, lr=0.1),
+        scratch=Recipe(epochs=15, lr=0.1, dropout=0.3),
+        finetune=Recipe(epochs=10, lr=0.05),
+        seeds=(0,), ood_sets=_EMBEDDED_OOD, ood_samples=2000,
+    ),
+    "paper": Preset(
+        name="paper",
+        description="the paper's datasets and hyperparameters (WRN-40-2, Downsampled "
+                    "ImageNet 32×32 source); needs a GPU and the data root",
+        target="cifar10", targets=("cifar10", "cifar100"),
+        architecture="wrn-40-2", in_channels=3,
+        train_size=None, test_size=None,
+        source=DataSpec.of("imagenet32"),
+        pretrain=Recipe(epochs=100, lr=0.1),
+        scratch=Recipe(epochs=100, lr=0.1, dropout=0.3),
+        finetune=Recipe(epochs=10, lr=0.001),
+        seeds=(0, 1, 2, 3, 4),
+        ood_sets=("gaussian", "rademacher", "blobs", "textures", "svhn", "places365",
+                  "lsun", "isun"),
+        ood_samples=2000,
+        source_variants=(
+            ("without CIFAR-10-related classes", DataSpec.of("imagenet32", exclude="cifar10_related")),
+            ("64×64 without Tiny ImageNet classes", DataSpec.of("imagenet64", exclude="tiny_imagenet")),
+        ),
+    ),
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; an unknown name raises ``ValueError``
+    listing the valid presets."""
+    check_choice("preset", name, PRESETS)
+    return PRESETS[name]
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "check":
+        print("usage: python -m lib.presets check PRESET", file=sys.stderr)
+        return 2
+    try:
+        get_preset(argv[1])
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

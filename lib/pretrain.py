@@ -1,0 +1,55 @@
+"""``make pretrain``: (re)train a preset's source model and ship it.
+
+    python -m lib.pretrain --preset quick
+
+trains the preset's pre-training run from scratch (ignoring any cache), then
+copies the verified checkpoint into ``lib/checkpoints/<key>.pt`` with a
+manifest holding its sha256 and provenance: the command, commit, hardware,
+date and wall time. ``train_or_load`` uses the shipped copy when the run cache
+lacks the run, after checking its hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from lib.devices import describe_device, resolve_device
+from lib.experiments import source_run
+from lib.presets import get_preset, preset_names
+from lib.training.checkpoints import atomic_write_json, read_manifest
+from lib.training.run_cache import SHIPPED_DIR, train_or_load
+
+
+def ship(run, command: str) -> None:
+    """Copy ``run``'s checkpoint into the package with its provenance."""
+    SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
+    target = SHIPPED_DIR / f"{run.key}.pt"
+    manifest = read_manifest(run.path)
+    shutil.copyfile(run.path, target)
+    manifest.update({"command": command, "wall_time_s": round(run.wall_time_s, 1),
+                     "label": run.config.label, "config": run.config.to_dict(),
+                     "final_source_test_error": run.history[-1].get("test_error")})
+    atomic_write_json(target.with_suffix(".pt.json"), manifest)
+    print(f"shipped {target} (sha256 {manifest['sha256'][:12]}…)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="quick", choices=preset_names())
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-ship", action="store_true", help="train only; do not ship")
+    args = parser.parse_args(argv)
+    preset = get_preset(args.preset)
+    device = resolve_device(args.device)
+    print(f"pre-training the {preset.name} source on {describe_device(device)}")
+    run = train_or_load(source_run(preset), root=args.data_root, device=device, force=True)
+    if not args.no_ship:
+        ship(run, f"make pretrain PRESET={preset.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The training loop shared by every recipe (paper §3–4): SGD with Nesterov
+momentum, weight decay, a cosine learning rate stepped per batch, batches from
+the on-device loader.
+
+Changing anything here that alters the trained weights must bump
+``ENGINE_VERSION``: it is part of every run-cache key.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from lib.data.base import ImageDataset
+from lib.data.loader import DeviceLoader
+from lib.presets import Recipe
+from lib.training.objectives import get_objective
+from lib.training.precision import autocast
+
+ENGINE_VERSION = 1
+
+# Floor of the cosine schedule, as a fraction of the initial learning rate.
+_COSINE_FLOOR = 1e-6
+
+
+def cosine_lr_factor(step: int, total_steps: int, floor: float) -> float:
+    """Cosine annealing from 1 to ``floor`` over ``total_steps`` batches."""
+    progress = min(step, total_steps) / max(total_steps, 1)
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def trainable_parameters(model: nn.Module, tune: str) -> list[nn.Parameter]:
+    """Every parameter (``tune="all"``) or only the classifier's (``"last_layer"``)."""
+    if tune == "last_layer":
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in model.classifier.parameters():
+            p.requires_grad_(True)
+        return list(model.classifier.parameters())
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return list(model.parameters())
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe, steps_per_epoch: int):
+    """SGD (Nesterov) and a per-batch cosine ``LambdaLR`` for ``recipe``."""
+    params = trainable_parameters(model, recipe.tune)
+    optimizer = torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay, nesterov=recipe.nesterov)
+    total = recipe.epochs * steps_per_epoch
+    floor = min(_COSINE_FLOOR / recipe.lr, 1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: cosine_lr_factor(step, total, floor))
+    return optimizer, scheduler
+
+
+def set_train_mode(model: nn.Module, tune: str) -> None:
+    """Train mode; when only the last layer is tuned, the frozen backbone
+    (batch-norm statistics included) stays in eval mode."""
+    model.train()
+    if tune == "last_layer":
+        for name, module in model.named_modules():
+            if name and not name.startswith("classifier"):
+                module.eval()
+
+
+@dataclass
+class EpochRecord:
+    """One epoch of training: means over its batches, and optional test error."""
+
+    epoch: int
+    loss: float
+    accuracy: float
+    lr: float
+    images_per_s: float
+    seconds: float
+    test_error: float | None = None
+    test_nll: float | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def train_one_epoch(model, loader: DeviceLoader, optimizer, scheduler, recipe: Recipe,
+                    device: torch.device, objective: str = "cross_entropy",
+                    objective_params: dict | None = None,
+                    on_batch: Callable[[int, int, torch.Tensor], None] | None = None):
+    """One pass over ``loader``; returns (mean loss, accuracy, images/s, seconds)."""
+    loss_fn = get_objective(objective)
+    params = objective_params or {}
+    set_train_mode(model, recipe.tune)
+    total_loss = torch.zeros((), device=device)
+    total_correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    start = time.perf_counter()
+    for i, batch in enumerate(loader):
+        with autocast(device):
+            loss, logits = loss_fn(model, batch, **params)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        n = len(batch.y)
+        total_loss += loss.detach() * n
+        total_correct += (logits.detach().argmax(1) == batch.y).sum()
+        seen += n
+        if on_batch is not None:
+            on_batch(i, seen, loss.detach())
+    seconds = time.perf_counter() - start
+    return (float(total_loss) / max(seen, 1), float(total_correct) / max(seen, 1),
+            seen / max(seconds, 1e-9), seconds)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, dataset: ImageDataset, device: torch.device,
+                   batch_size: int = 500) -> np.ndarray:
+    """Logits (float32, N×K) of ``model`` in eval mode for every example, in order."""
+    was_training = model.training
+    model.eval()
+    loader = DeviceLoader(dataset, batch_size, shuffle=False, augment=False, device=device,
+                          channels_last=True)
+    outputs = []
+    for batch in loader:
+        with autocast(device):
+            outputs.append(model(batch.x).float().cpu())
+    model.train(was_training)
+    return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
+
+
+def error_and_nll(logits: np.ndarray, labels) -> tuple[float, float]:
+    """Top-1 error (fraction) and mean negative log-likelihood (nats)."""
+    logits_t = torch.as_tensor(logits, dtype=torch.float64)
+    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    error = float((logits_t.argmax(1) != labels_t).double().mean())
+    nll = float(torch.nn.functional.cross_entropy(logits_t, labels_t))
+    return error, nll

@@ -1,0 +1,73 @@
+"""Progress reporting: a tqdm bar in a terminal, plain lines elsewhere
+(papermill, CI logs), and a log file per run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+
+class RunProgress:
+    """Reports one run's epochs to the screen and appends them to ``log_path``."""
+
+    def __init__(self, title: str, epochs: int, batches_per_epoch: int,
+                 log_path: Path | None = None, enabled: bool = True):
+        self.title, self.epochs, self.batches = title, epochs, batches_per_epoch
+        self.log_path = Path(log_path) if log_path else None
+        self.enabled = enabled
+        self.interactive = enabled and sys.stderr.isatty()
+        self._bar = None
+
+    def log(self, line: str) -> None:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_path, "a") as f:
+                f.write(line + "\n")
+
+    def start_epoch(self, epoch: int) -> None:
+        if self.interactive:
+            self._bar = tqdm(total=self.batches, desc=f"{self.title} {epoch}/{self.epochs}",
+                             leave=False, file=sys.stderr)
+
+    def on_batch(self, index: int, seen: int, loss) -> None:
+        if self._bar is not None:  # reading the loss syncs the device: only when shown
+            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{float(loss):.3f}")
+
+    def end_epoch(self, record) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        line = (f"{self.title} epoch {record.epoch}/{self.epochs} loss {record.loss:.4f} "
+                f"acc {100 * record.accuracy:.2f}% lr {record.lr:.2e} "
+                f"{record.images_per_s:.0f} img/s")
+        if record.test_error is not None:
+            line += f" test err {100 * record.test_error:.2f}%"
+        self.log(line)
+        if self.enabled:
+            print(line, file=sys.stdout, flush=True)
+
+    def message(self, text: str) -> None:
+        self.log(text)
+        if self.enabled:
+            print(f"{self.title}: {text}", flush=True)
+
+
+class SweepProgress:
+    """Counts a sweep's runs: done, cached, left."""
+
+    def __init__(self, total: int, title: str = "sweep", enabled: bool = True):
+        self.total, self.title, self.enabled = total, title, enabled
+        self.trained = self.cached = 0
+
+    def update(self, from_cache: bool, label: str = "") -> None:
+        if from_cache:
+            self.cached += 1
+        else:
+            self.trained += 1
+        done = self.trained + self.cached
+        if self.enabled:
+            print(f"[{self.title}] {done}/{self.total} done ({self.cached} from cache, "
+                  f"{self.trained} trained, {self.total - done} left) {label}".rstrip(), flush=True)
