@@ -1,1 +1,128 @@
-"""(being written)"""
+"""Tiny ImageNet (CS231n, Stanford; Le & Yang, 2015): 200 classes, 64×64 RGB,
+500 train and 50 validation images per class.
+
+Official layout under ``root/tiny-imagenet-200``: ``wnids.txt`` (class order =
+label order), ``words.txt`` (names), ``train/<wnid>/images/*.JPEG`` and
+``val/images/*.JPEG`` labelled by ``val/val_annotations.txt``. The official
+test set has no labels, so ``split='test'`` reads ``val/`` (as the paper does).
+
+Decoding 110,000 JPEGs takes minutes, so the decoded arrays are cached once as
+``root/tiny-imagenet-200/.cache/<split>.npz`` (written atomically, read with
+``allow_pickle=False``); a change in the file list invalidates the cache.
+Pass ``cache=False`` to neither read nor write it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from lib.data.base import DatasetInfo, ImageDataset
+from lib.data.errors import DatasetNotFoundError
+from lib.data.image_folder import decode_images
+from lib.data.registry import register
+
+FOLDER = "tiny-imagenet-200"
+TINY_IMAGENET_INFO = DatasetInfo(
+    name="tiny_imagenet", num_classes=200, image_size=64, channels=3,
+    source="Le & Yang, Tiny ImageNet Visual Recognition Challenge (CS231n), 2015; "
+           "http://cs231n.stanford.edu/tiny-imagenet-200.zip",
+    licence="ImageNet terms of access (non-commercial research and educational use)",
+    how_to_get="download http://cs231n.stanford.edu/tiny-imagenet-200.zip and unzip it "
+               "into the data root (giving root/tiny-imagenet-200/wnids.txt)",
+)
+
+
+def _listing(base: Path, split: str, wnids: list[str]) -> tuple[list[Path], np.ndarray]:
+    """Image paths (sorted) and their labels for one split."""
+    label_of = {w: i for i, w in enumerate(wnids)}
+    paths, labels = [], []
+    if split == "train":
+        for wnid in wnids:
+            folder = base / "train" / wnid / "images"
+            if not folder.is_dir():
+                raise DatasetNotFoundError(TINY_IMAGENET_INFO.name, folder,
+                                           TINY_IMAGENET_INFO.how_to_get,
+                                           detail="incomplete extraction")
+            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpeg", ".jpg"))
+            paths += files
+            labels += [label_of[wnid]] * len(files)
+    else:
+        annotations = base / "val" / "val_annotations.txt"
+        if not annotations.is_file():
+            raise DatasetNotFoundError(TINY_IMAGENET_INFO.name, annotations,
+                                       TINY_IMAGENET_INFO.how_to_get, detail="incomplete extraction")
+        rows = [line.split("\t") for line in annotations.read_text().splitlines() if line.strip()]
+        for name, wnid, *_ in sorted(rows):
+            if wnid not in label_of:
+                raise ValueError(f"{annotations}: {name} has wnid {wnid} not in wnids.txt")
+            paths.append(base / "val" / "images" / name)
+            labels.append(label_of[wnid])
+    return paths, np.asarray(labels, dtype=np.int64)
+
+
+def _fingerprint(base: Path, paths: list[Path], wnids: list[str]) -> str:
+    digest = hashlib.sha256("\n".join(wnids).encode())
+    for p in paths:
+        digest.update(str(p.relative_to(base)).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, **arrays) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _class_names(base: Path, wnids: list[str]) -> tuple[str, ...]:
+    words = base / "words.txt"
+    if not words.is_file():
+        return tuple(wnids)
+    names = {}
+    for line in words.read_text(encoding="utf-8", errors="replace").splitlines():
+        wnid, _, text = line.partition("\t")
+        names[wnid.strip()] = text.split(",")[0].strip()
+    return tuple(names.get(w, w) for w in wnids)
+
+
+@register(TINY_IMAGENET_INFO)
+def tiny_imagenet(split: str, root: Path, cache: bool = True) -> ImageDataset:
+    """Tiny ImageNet (``split='test'`` = the labelled validation set), labels in
+    ``wnids.txt`` order."""
+    info = TINY_IMAGENET_INFO
+    base = Path(root) / FOLDER
+    wnids_file = base / "wnids.txt"
+    if not wnids_file.is_file():
+        raise DatasetNotFoundError(info.name, base, info.how_to_get)
+    wnids = [w.strip() for w in wnids_file.read_text().splitlines() if w.strip()]
+    paths, labels = _listing(base, split, wnids)
+    fingerprint = _fingerprint(base, paths, wnids)
+    cache_file = base / ".cache" / f"{split}.npz"
+
+    images = None
+    if cache and cache_file.is_file():
+        with np.load(cache_file, allow_pickle=False) as f:
+            if str(f["fingerprint"]) == fingerprint:
+                images, labels = f["images"], f["labels"]
+    if images is None:
+        images = decode_images(paths, info.image_size)
+        if cache:
+            try:
+                _write_atomically(cache_file, images=images, labels=labels,
+                                  fingerprint=np.asarray(fingerprint))
+            except OSError as error:  # read-only data root: work without a cache
+                warnings.warn(f"could not write the Tiny ImageNet cache {cache_file}: {error}")
+    return ImageDataset(images, labels, len(wnids), info,
+                        class_names=_class_names(base, wnids))
