@@ -58,6 +58,7 @@ notebooks: check-preset venv
 	done
 
 html: venv
+	$(BIN)/python -m lib.book book/generated $(EXECUTED)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
 	@echo "The book is at file://$(abspath _build/html/index.html)"
 
@@ -70,4 +71,4 @@ pretrain: check-preset venv data
 	$(BIN)/python -m lib.pretrain --preset "$(PRESET)" --data-root "$(DATA_ROOT)" --device "$(DEVICE)"
 
 clean:
-	rm -rf _build $(EXECUTED)
+	rm -rf _build $(EXECUTED) book/generated

@@ -1,0 +1,62 @@
+"""Pages the book generates from the code rather than from hand-typed text:
+the dataset catalogue (read from the dataset registry) and the measured time
+of every executed notebook (read from papermill's metadata).
+
+    python -m lib.book book/generated book/executed
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from lib.data import dataset_info, dataset_names
+from lib.training.checkpoints import atomic_write_bytes
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def dataset_table() -> str:
+    """A markdown table of every registered dataset (design.md §5)."""
+    lines = ["| name | classes | size | channels | source | licence | how to get it |",
+             "|---|---|---|---|---|---|---|"]
+    for name in dataset_names():
+        info = dataset_info(name)
+        size = f"{info.image_size}×{info.image_size}" if info.image_size else "option"
+        lines.append("| " + " | ".join(_cell(v) for v in (
+            f"`{name}`", info.num_classes, size, info.channels or "option", info.source,
+            info.licence, info.how_to_get)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def timings_table(executed_dir: Path) -> str:
+    """Wall time of each executed notebook, from papermill's metadata."""
+    rows = []
+    for path in sorted(Path(executed_dir).glob("*.ipynb")):
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        preset = meta.get("parameters", {}).get("preset", "?")
+        duration = meta.get("duration")
+        when = (meta.get("end_time") or "")[:16].replace("T", " ")
+        if duration is not None:
+            rows.append(f"| {path.stem} | {preset} | {duration / 60:.1f} min | {when} UTC |")
+    if not rows:
+        return "No notebook has been executed in this build.\n"
+    return ("| notebook | preset | wall time | finished |\n|---|---|---|---|\n"
+            + "\n".join(rows) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m lib.book OUTPUT_DIR EXECUTED_DIR", file=sys.stderr)
+        return 2
+    out, executed = Path(argv[0]), Path(argv[1])
+    atomic_write_bytes(out / "datasets.md", dataset_table().encode())
+    atomic_write_bytes(out / "timings.md", timings_table(executed).encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
