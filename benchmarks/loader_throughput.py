@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from lib.data import DatasetNotFoundError, ImageDataset, get_dataset
@@ -35,33 +34,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 128
 REQUIRED_RATIO = 20.0
 
-try:
-    from lib.models import wide_resnet
-except ImportError:  # stand-in until lib.models exists: pre-activation WRN (Zagoruyko & Komodakis 2016)
-    class _Block(nn.Module):
-        def __init__(self, cin, cout, stride):
-            super().__init__()
-            self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-            self.bn2, self.conv2 = nn.BatchNorm2d(cout), nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-            self.short = (None if cin == cout and stride == 1
-                          else nn.Conv2d(cin, cout, 1, stride, 0, bias=False))
-
-        def forward(self, x):
-            o = F.relu(self.bn1(x))
-            y = self.conv2(F.relu(self.bn2(self.conv1(o))))
-            return y + (x if self.short is None else self.short(o))
-
-    def wide_resnet(depth, widen_factor, num_classes, in_channels=3, dropout=0.0):
-        n = (depth - 4) // 6
-        widths = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
-        layers = [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)]
-        for stage in range(3):
-            for i in range(n):
-                cin = widths[stage] if i == 0 else widths[stage + 1]
-                layers.append(_Block(cin, widths[stage + 1], (1 if stage == 0 else 2) if i == 0 else 1))
-        layers += [nn.BatchNorm2d(widths[3]), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                   nn.Linear(widths[3], num_classes)]
-        return nn.Sequential(*layers)
+from lib.models import wide_resnet
 
 
 def _dataset() -> tuple[ImageDataset, str]:

@@ -24,6 +24,17 @@ COLUMNS = ["section", "dataset", "method", "arm", "strength", "seed", "metric", 
 IDENTITY = ["section", "dataset", "method", "arm", "strength", "seed", "metric"]
 
 
+def _canonical(value) -> str:
+    """One spelling per identity value, whether it came from a dict or a CSV
+    (``None``/NaN → ``""``, ``0``/``0.0``/``"0"`` → ``"0"``)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def default_results_dir() -> Path:
     """``$RESULTS_DIR`` if set, else ``results/`` at the repository root."""
     return Path(os.environ.get("RESULTS_DIR", _REPO / "results")).expanduser()
@@ -57,7 +68,7 @@ def record_results(rows: list[dict], preset: str, results_dir=None) -> pd.DataFr
     new = new[COLUMNS]
     old = read_results(preset, results_dir)
     combined = pd.concat([old, new], ignore_index=True) if len(old) else new
-    key = combined[IDENTITY].astype(str).agg("|".join, axis=1)
+    key = combined[IDENTITY].map(_canonical).agg("|".join, axis=1)
     combined = combined[~key.duplicated(keep="last")]
     buffer = io.StringIO()
     combined.to_csv(buffer, index=False)

@@ -1,0 +1,159 @@
+"""Training throughput of this engine against a reference-style pipeline
+(issue: Models and training, item 9), measured in one run on one machine.
+
+* **reference**: the official code's style — per-image PIL transforms
+  (RandomCrop with padding 4, RandomHorizontalFlip, ToTensor) in a torch
+  DataLoader, float32, eager, NCHW;
+* **engine**: the on-device loader (crop/flip per batch on the device),
+  channels_last, and on CUDA bf16 autocast (optionally ``torch.compile``).
+
+Same model, same batch size (128), same optimizer. Defaults: WRN-16-1 on
+1×28×28 on the CPU (goal ≥ 1.3×), WRN-40-2 on 3×32×32 on CUDA (goal ≥ 5×).
+Writes ``benchmarks/results/train_throughput_<device>.{md,json}``.
+
+    python benchmarks/train_throughput.py [--device cpu|cuda] [--steps 30] [--compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from lib.data.base import ImageDataset
+from lib.data.loader import DeviceLoader
+from lib.devices import resolve_device
+from lib.models import build_model
+from lib.training.precision import autocast, maybe_compile, prepare_model
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BATCH = 128
+SETTINGS = {"cpu": ("wrn-16-1", 1, 28, 1.3), "cuda": ("wrn-40-2", 3, 32, 5.0)}
+
+
+class PILImages(Dataset):
+    """Per-image PIL pipeline, as in the reference training scripts."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, size: int):
+        self.images, self.labels = images, labels
+        self.transform = transforms.Compose([transforms.RandomCrop(size, padding=4),
+                                             transforms.RandomHorizontalFlip(),
+                                             transforms.ToTensor()])
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        array = self.images[i].transpose(1, 2, 0)
+        image = Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array)
+        return self.transform(image), int(self.labels[i])
+
+
+def timed_steps(step, batches, steps: int, warmup: int, device) -> float:
+    """images/s over ``steps`` batches after ``warmup`` batches."""
+    iterator = iter(batches)
+    for _ in range(warmup):
+        step(*next(iterator))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(*next(iterator))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * BATCH / (time.perf_counter() - start)
+
+
+def forever(make_iterable):
+    while True:
+        yield from make_iterable()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2, help="reference DataLoader workers")
+    parser.add_argument("--compile", action="store_true")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    arch, channels, size, goal = SETTINGS[device.type]
+    n = BATCH * (args.steps + args.warmup + 2)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, channels, size, size), dtype=np.uint8)
+    labels = rng.integers(0, 10, n)
+
+    def make_step(model, optimizer, use_autocast):
+        def step(x, y):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with (autocast(device) if use_autocast else torch.autocast("cpu", enabled=False)):
+                loss = F.cross_entropy(model(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return step
+
+    def new_model():
+        torch.manual_seed(0)
+        return build_model(arch, 10, channels)
+
+    # reference: float32, eager, NCHW, per-image PIL transforms in a DataLoader
+    reference_model = new_model().to(device)
+    reference_opt = torch.optim.SGD(reference_model.parameters(), lr=0.01, momentum=0.9,
+                                    nesterov=True, weight_decay=5e-4)
+    loader = DataLoader(PILImages(images, labels, size), batch_size=BATCH, shuffle=True,
+                        num_workers=args.workers, drop_last=True,
+                        pin_memory=device.type == "cuda", persistent_workers=args.workers > 0)
+    reference = timed_steps(make_step(reference_model, reference_opt, False),
+                            forever(lambda: loader), args.steps, args.warmup, device)
+
+    # engine: on-device loader, channels_last, bf16 autocast on CUDA, optional compile
+    engine_model = prepare_model(new_model(), device)
+    runnable = maybe_compile(engine_model, args.compile)
+    engine_opt = torch.optim.SGD(engine_model.parameters(), lr=0.01, momentum=0.9,
+                                 nesterov=True, weight_decay=5e-4)
+    device_loader = DeviceLoader(ImageDataset(images, labels, 10), BATCH, augment=True,
+                                 device=device, channels_last=True, drop_last=True)
+    engine = timed_steps(make_step(runnable, engine_opt, True),
+                         ((b.x, b.y) for b in forever(lambda: device_loader)),
+                         args.steps, args.warmup + (10 if args.compile else 0), device)
+
+    ratio = engine / reference
+    hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                else f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads")
+    result = {"date": dt.datetime.now().isoformat(timespec="seconds"), "hardware": hardware,
+              "torch": torch.__version__, "architecture": arch,
+              "input": f"{channels}x{size}x{size}", "batch": BATCH, "steps": args.steps,
+              "reference_images_per_s": round(reference, 1),
+              "engine_images_per_s": round(engine, 1), "ratio": round(ratio, 2), "goal": goal,
+              "compile": args.compile, "reference_workers": args.workers}
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"train_throughput_{device.type}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    verdict = "meets" if ratio >= goal else "misses"
+    stem.with_suffix(".md").write_text(
+        f"# Training throughput: engine vs reference pipeline ({device.type})\n\n"
+        f"Measured {result['date']} on {hardware}, torch {torch.__version__}; "
+        f"{arch} on {channels}×{size}×{size}, batch {BATCH}, {args.steps} timed steps.\n\n"
+        "| pipeline | images/s |\n|---|---:|\n"
+        f"| reference: PIL transforms in a DataLoader ({args.workers} workers), float32, eager, NCHW | {reference:,.0f} |\n"
+        f"| engine: on-device loader, channels_last{', bf16 autocast' if device.type == 'cuda' else ''}"
+        f"{', torch.compile' if args.compile else ''} | {engine:,.0f} |\n"
+        f"| ratio | {ratio:.2f}× ({verdict} the goal of {goal}×) |\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
