@@ -19,7 +19,7 @@ import numpy as np
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.errors import DatasetNotFoundError
 from lib.data.registry import register
-from lib.data.synthetic_ood import check_split, take_options
+from lib.data.generated import check_split, take_options
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

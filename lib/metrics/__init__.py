@@ -1,0 +1,25 @@
+"""Metrics for robustness and uncertainty (paper §3.1, §4.1, §4.2).
+
+All metrics take numpy arrays or torch tensors and return plain floats or numpy
+arrays. Rates and errors are fractions in [0, 1], except
+:func:`area_under_error_curve`, which keeps the units of the errors it is given.
+"""
+
+from .calibration import brier_score, calibration_error, expected_calibration_error
+from .error_curve import area_under_error_curve
+from .ood import energy_score, max_logit_score, max_softmax_score, ood_metrics
+from .temperature import negative_log_likelihood, softmax, tune_temperature
+
+__all__ = [
+    "area_under_error_curve",
+    "brier_score",
+    "calibration_error",
+    "energy_score",
+    "expected_calibration_error",
+    "max_logit_score",
+    "max_softmax_score",
+    "negative_log_likelihood",
+    "ood_metrics",
+    "softmax",
+    "tune_temperature",
+]
