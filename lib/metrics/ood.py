@@ -49,7 +49,7 @@ def ood_metrics(anomaly_in, anomaly_out, recall: float = 0.95) -> dict:
     s_in = as_float_array(anomaly_in, "anomaly_in", ndim=1)
     s_out = as_float_array(anomaly_out, "anomaly_out", ndim=1)
     if isinstance(recall, bool) or not isinstance(recall, (int, float, np.floating, np.integer)):
-        raise ValueError(f"recall must be a number in (0, 1], got {recall!r}")
+        raise TypeError(f"recall must be a number in (0, 1], got {recall!r}")
     recall = float(recall)
     if not (0.0 < recall <= 1.0):
         raise ValueError(f"recall must lie in (0, 1], got {recall!r}")

@@ -82,6 +82,7 @@ class EpochRecord:
     seconds: float
     test_error: float | None = None
     test_nll: float | None = None
+    test_rms: float | None = None
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -131,6 +132,18 @@ def predict_logits(model: nn.Module, dataset: ImageDataset, device: torch.device
             outputs.append(model(batch.x).float().cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
+
+
+def tracked_metrics(logits: np.ndarray, labels) -> dict:
+    """What a tracked run records on its test set after every epoch: top-1
+    error, NLL, and RMS calibration error (paper §4.2, Figure 4), as fractions."""
+    from lib.metrics import calibration_error, softmax
+
+    error, nll = error_and_nll(logits, labels)
+    probabilities = softmax(logits)
+    correct = probabilities.argmax(1) == np.asarray(labels)
+    rms = calibration_error(probabilities.max(1), correct, norm="l2")
+    return {"test_error": error, "test_nll": nll, "test_rms": rms}
 
 
 def error_and_nll(logits: np.ndarray, labels) -> tuple[float, float]:

@@ -27,7 +27,7 @@ from lib.models import build_model
 from lib.provenance import git_commit, utc_now
 from lib.training.checkpoints import (CorruptCheckpointError, atomic_write_json,
                                       load_verified, remove_checkpoint, save_verified)
-from lib.training.engine import (EpochRecord, error_and_nll, make_optimizer, predict_logits,
+from lib.training.engine import (EpochRecord, make_optimizer, predict_logits, tracked_metrics,
                                  train_one_epoch)
 from lib.training.precision import maybe_compile, prepare_model
 from lib.training.progress import RunProgress
@@ -167,8 +167,9 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
             dict(config.objective_params), on_batch=progress.on_batch)
         record = EpochRecord(epoch + 1, loss, acc, optimizer.param_groups[0]["lr"], ips, seconds)
         if eval_data is not None:
-            record.test_error, record.test_nll = error_and_nll(
-                predict_logits(model, eval_data, device), eval_data.labels)
+            for name, value in tracked_metrics(predict_logits(model, eval_data, device),
+                                               eval_data.labels).items():
+                setattr(record, name, value)
         history.append(record.to_dict())
         elapsed += time.perf_counter() - began
         progress.end_epoch(record)
