@@ -25,6 +25,27 @@ class Session:
     data_root: Path | None
     provenance: Provenance
 
+    def rows(self, run, entries: list[dict], **fields) -> list[dict]:
+        """Result rows for ``run``: each entry (metric, value, …) plus ``fields``
+        (section, dataset, method, arm, …) and the run's provenance."""
+        common = dict(section=self.section, seed=run.config.seed, device=self.provenance.device,
+                      commit=self.provenance.commit, wall_time_s=run.wall_time_s,
+                      run_key=run.key)
+        return [{**common, **fields, **entry} for entry in entries]
+
+    def record(self, rows: list[dict]):
+        """Append ``rows`` to this preset's result store."""
+        from lib.results import record_results
+
+        return record_results(rows, self.preset.name)
+
+    def results(self, section: str | None = None):
+        """This preset's stored rows (of one section, by default this notebook's)."""
+        from lib.results import read_results
+
+        store = read_results(self.preset.name)
+        return store[store.section == (section or self.section)].copy()
+
     def describe(self) -> str:
         """The run's configuration (deterministic: compared by nbval)."""
         p = self.preset

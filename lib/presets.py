@@ -86,6 +86,18 @@ class Preset:
     ood_sets: tuple = ()
     ood_samples: int = 2000
     source_variants: tuple = ()  # further sources pre-trained in notebook 00 (label, DataSpec)
+    uncertainty_targets: tuple = ()  # targets of §4 (OOD detection, calibration)
+    target_sources: tuple = ()  # (target, DataSpec): a target tuned from another source
+    target_finetune_epochs: tuple = ()  # (target, epochs): a target's own tuning length
+
+    def source_for(self, target: str) -> DataSpec:
+        """The source a model for ``target`` is pre-trained on."""
+        return dict(self.target_sources).get(target, self.source)
+
+    def finetune_for(self, target: str) -> Recipe:
+        """The fine-tuning recipe for ``target``."""
+        epochs = dict(self.target_finetune_epochs).get(target)
+        return self.finetune if epochs is None else replace(self.finetune, epochs=epochs)
 
     def with_changes(self, **changes) -> "Preset":
         return replace(self, **changes)
@@ -107,6 +119,7 @@ PRESETS: dict[str, Preset] = {
         scratch=Recipe(epochs=4, lr=0.1, dropout=0.3),
         finetune=Recipe(epochs=3, lr=0.05),
         seeds=(0,), ood_sets=_EMBEDDED_OOD, ood_samples=200,
+        uncertainty_targets=("fashion_mnist",),
     ),
     "quick": Preset(
         name="quick",
@@ -120,6 +133,7 @@ PRESETS: dict[str, Preset] = {
         scratch=Recipe(epochs=15, lr=0.1, dropout=0.3),
         finetune=Recipe(epochs=10, lr=0.05),
         seeds=(0,), ood_sets=_EMBEDDED_OOD, ood_samples=2000,
+        uncertainty_targets=("fashion_mnist",),
     ),
     "paper": Preset(
         name="paper",
@@ -140,6 +154,10 @@ PRESETS: dict[str, Preset] = {
             ("without CIFAR-10-related classes", DataSpec.of("imagenet32", exclude="cifar10_related")),
             ("64×64 without Tiny ImageNet classes", DataSpec.of("imagenet64", exclude="tiny_imagenet")),
         ),
+        # §4: Tiny ImageNet is tuned for 20 epochs from the 64×64 source without its classes
+        uncertainty_targets=("cifar10", "cifar100", "tiny_imagenet"),
+        target_sources=(("tiny_imagenet", DataSpec.of("imagenet64", exclude="tiny_imagenet")),),
+        target_finetune_epochs=(("tiny_imagenet", 20),),
     ),
 }
 

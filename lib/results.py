@@ -19,9 +19,10 @@ from lib.training.checkpoints import atomic_write_bytes
 
 _REPO = Path(__file__).resolve().parent.parent
 
-COLUMNS = ["section", "dataset", "method", "arm", "strength", "seed", "metric", "value",
-           "preset", "device", "commit", "wall_time_s", "run_key"]
-IDENTITY = ["section", "dataset", "method", "arm", "strength", "seed", "metric"]
+COLUMNS = ["section", "dataset", "method", "arm", "strength", "seed", "metric", "detail",
+           "value", "preset", "device", "commit", "wall_time_s", "run_key"]
+# ``detail`` qualifies a metric where one run yields several (e.g. the OOD set).
+IDENTITY = ["section", "dataset", "method", "arm", "strength", "seed", "metric", "detail"]
 
 
 def _canonical(value) -> str:

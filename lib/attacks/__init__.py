@@ -1,0 +1,18 @@
+"""Adversarial attacks in pixel space [0, 1] (paper §3.3; design.md §7).
+
+``pgd_linf`` is the L∞ PGD of Madry et al. (2018); importing this package also
+registers the ``"adversarial"`` training objective. ``autoattack_accuracy``
+(in :mod:`lib.attacks.autoattack`) is a thin wrapper around torchattacks'
+AutoAttack (Croce & Hein 2020), imported lazily.
+"""
+
+from lib.attacks.pgd import adversarial_training_loss, pgd_linf
+
+
+def autoattack_accuracy(*args, **kwargs):
+    """See :func:`lib.attacks.autoattack.autoattack_accuracy`."""
+    from lib.attacks.autoattack import autoattack_accuracy as run
+    return run(*args, **kwargs)
+
+
+__all__ = ["adversarial_training_loss", "autoattack_accuracy", "pgd_linf"]
