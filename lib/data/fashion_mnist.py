@@ -12,9 +12,11 @@ folder that has them:
 from __future__ import annotations
 
 import gzip
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.errors import DatasetNotFoundError
@@ -82,6 +84,23 @@ def _find(directory: Path, stem: str) -> Path | None:
     return None
 
 
+def _file_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=4)
+def _load_pair(images_key: tuple, labels_key: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """Parse an image/label IDX pair once per process (keyed by path, mtime and
+    size); every later load shares the same tensors."""
+    x, y = read_idx(images_key[0], 3), read_idx(labels_key[0], 1)
+    if len(x) != len(y):
+        raise ValueError(f"{images_key[0]}: {len(x)} images but {len(y)} labels")
+    if y.size and y.max() >= INFO.num_classes:
+        raise ValueError(f"{labels_key[0]}: label {int(y.max())} outside 0..9")
+    return torch.from_numpy(x[:, None].copy()), torch.from_numpy(y.astype(np.int64))
+
+
 @register(INFO)
 def build_fashion_mnist(split="train", root=".", **options) -> ImageDataset:
     """Fashion-MNIST ``train`` (60,000) or ``test`` (10,000), 1×28×28 uint8, 10 classes."""
@@ -95,13 +114,8 @@ def build_fashion_mnist(split="train", root=".", **options) -> ImageDataset:
         looked.append(str(directory))
         if images is None or labels is None:
             continue
-        x = read_idx(images, 3)
-        y = read_idx(labels, 1)
-        if len(x) != len(y):
-            raise ValueError(f"{directory}: {len(x)} images but {len(y)} labels")
-        if y.size and y.max() >= INFO.num_classes:
-            raise ValueError(f"{labels}: label {int(y.max())} outside 0..9")
-        return ImageDataset(x[:, None].copy(), y.astype(np.int64), INFO.num_classes, INFO)
+        x, y = _load_pair(_file_key(images), _file_key(labels))
+        return ImageDataset(x, y, INFO.num_classes, INFO)
     raise DatasetNotFoundError(
         "fashion_mnist", candidate_dirs(root)[0], HOW_TO_GET,
         detail=f"no {prefix}-images-idx3-ubyte[.gz] + {prefix}-labels-idx1-ubyte[.gz] in any "
