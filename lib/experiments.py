@@ -12,7 +12,6 @@ from dataclasses import replace
 import lib.attacks  # noqa: F401
 import lib.imbalance  # noqa: F401
 import lib.noise  # noqa: F401
-
 from lib.presets import DataSpec, Preset, Recipe
 from lib.training.run_config import EvalDataSpec, RunConfig, TrainingDataSpec
 

@@ -27,7 +27,11 @@ import numpy as np
 
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.cifar import read_trusted_pickle
-from lib.data.class_exclusion import NUM_IMAGENET_CLASSES, imagenet_class_names, resolve_exclusion
+from lib.data.class_exclusion import (
+    NUM_IMAGENET_CLASSES,
+    imagenet_class_names,
+    resolve_exclusion,
+)
 from lib.data.errors import DatasetNotFoundError
 from lib.data.registry import register
 

@@ -20,8 +20,8 @@ import torch
 
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.errors import DatasetNotFoundError
-from lib.data.registry import register
 from lib.data.generated import check_split, take_options
+from lib.data.registry import register
 
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

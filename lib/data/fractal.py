@@ -47,9 +47,15 @@ import numpy as np
 import torch
 
 from lib.data.base import DatasetInfo, ImageDataset
+from lib.data.generated import (
+    check_image_options,
+    check_split,
+    index_rng,
+    stream_key,
+    take_options,
+    to_uint8_images,
+)
 from lib.data.registry import register
-from lib.data.generated import (check_image_options, check_split, index_rng, stream_key,
-                                take_options, to_uint8_images)
 from lib.validation import check_range, check_type
 
 VERSION = 1  # bump when the algorithm changes: it is part of the cache key

@@ -25,9 +25,15 @@ import torch
 import torch.nn.functional as F
 
 from lib.data.base import DatasetInfo, ImageDataset
+from lib.data.generated import (
+    check_image_options,
+    check_split,
+    index_rng,
+    stream_key,
+    take_options,
+    to_uint8_images,
+)
 from lib.data.registry import register
-from lib.data.generated import (check_image_options, check_split, index_rng, stream_key,
-                                take_options, to_uint8_images)
 
 LETTERS = string.ascii_uppercase + string.ascii_lowercase
 # Text fonts only (matplotlib's cm*/STIX size/NonUni fonts map letters to symbols).

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lib.data.base import DatasetInfo, ImageDataset
+from lib.registry import Registry
 from lib.validation import check_choice
 
-_BUILDERS: dict[str, Callable[..., ImageDataset]] = {}
+_BUILDERS: Registry[Callable[..., ImageDataset]] = Registry("name")
 _INFOS: dict[str, DatasetInfo] = {}
 
 SPLITS = ("train", "test")
@@ -23,9 +24,7 @@ def register(info: DatasetInfo):
     """Decorator registering ``builder(split, root, **options) -> ImageDataset``."""
 
     def wrap(builder):
-        if info.name in _BUILDERS:
-            raise ValueError(f"dataset {info.name!r} is registered twice")
-        _BUILDERS[info.name] = builder
+        _BUILDERS.add(info.name, builder)
         _INFOS[info.name] = info
         return builder
 
@@ -39,7 +38,7 @@ def dataset_names() -> list[str]:
 
 def dataset_info(name: str) -> DatasetInfo:
     """The :class:`DatasetInfo` of a registered dataset."""
-    check_choice("name", name, dataset_names())
+    _BUILDERS.get(name)  # an unknown name fails here, listing the valid ones
     return _INFOS[name]
 
 
@@ -56,7 +55,7 @@ def get_dataset(name: str, split: str = "train", root=None, **options) -> ImageD
     ``exclude=`` for the Downsampled ImageNet variants). An unknown name raises
     ``ValueError`` listing the valid names.
     """
-    check_choice("name", name, dataset_names())
+    builder = _BUILDERS.get(name)
     check_choice("split", split, SPLITS)
     root = default_root() if root is None else Path(root).expanduser()
-    return _BUILDERS[name](split=split, root=root, **options)
+    return builder(split=split, root=root, **options)

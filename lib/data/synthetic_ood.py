@@ -24,11 +24,16 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from lib.data.base import DatasetInfo, ImageDataset
-from lib.data.generated import (check_image_options, check_split, index_rng, stream_key,
-                                take_options, to_uint8_images)
+from lib.data.generated import (
+    check_image_options,
+    check_split,
+    index_rng,
+    stream_key,
+    take_options,
+    to_uint8_images,
+)
 from lib.data.registry import register
 from lib.validation import check_choice, check_range, check_type
-
 
 
 # -- the noise recipes: (rng, size, channels, **extra) -> float H×W×C in [0, 1] ------------

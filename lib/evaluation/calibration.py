@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib.metrics import (brier_score, calibration_error, expected_calibration_error,
-                         negative_log_likelihood, softmax, tune_temperature)
+from lib.metrics import (
+    brier_score,
+    calibration_error,
+    expected_calibration_error,
+    negative_log_likelihood,
+    softmax,
+    tune_temperature,
+)
 
 
 def calibration_metrics(logits, labels, temperature: float = 1.0) -> dict:

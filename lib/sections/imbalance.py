@@ -36,6 +36,7 @@ from lib.data.registry import dataset_info
 from lib.experiments import finetune_run, scratch_run, target_test_data
 from lib.imbalance import class_priors, minority_classes, power_law_class_sizes
 from lib.presets import DataSpec, Preset, Recipe, get_preset, preset_names
+from lib.registry import Registry
 from lib.training import RunConfig, TrainingDataSpec, predict_logits, train_or_load
 from lib.training.progress import SweepProgress
 from lib.validation import check_choice
@@ -149,16 +150,14 @@ class Method:
     build: Callable[..., RunConfig] = field(repr=False)
 
 
-METHODS: dict[str, Method] = {}
+METHODS: Registry[Method] = Registry("method")
 
 
 def register_method(name: str, title: str, arm: str = "scratch", in_paper: bool = True):
     check_choice("arm", arm, ("scratch", "pretrained"))
 
     def wrap(build):
-        if name in METHODS:
-            raise ValueError(f"imbalance method {name!r} is registered twice")
-        METHODS[name] = Method(name, title, arm, in_paper, build)
+        METHODS.add(name, Method(name, title, arm, in_paper, build))
         return build
     return wrap
 

@@ -44,7 +44,14 @@ from lib.experiments import finetune_run, scratch_run, target_test_data
 from lib.metrics import area_under_error_curve, softmax
 from lib.noise import estimate_forward_matrix, estimate_glc_matrix, matrix_param
 from lib.presets import DataSpec, Preset, Recipe
-from lib.training import RunConfig, TrainedRun, TrainingDataSpec, predict_logits, train_or_load
+from lib.registry import Registry
+from lib.training import (
+    RunConfig,
+    TrainedRun,
+    TrainingDataSpec,
+    predict_logits,
+    train_or_load,
+)
 from lib.validation import check_choice
 
 ARMS = ("scratch", "pretrained")
@@ -120,14 +127,12 @@ class Method:
     stages: int = 1  # training runs per (arm, strength, seed), stage 1 included
 
 
-METHODS: dict[str, Method] = {}
+METHODS: Registry[Method] = Registry("method")
 
 
 def register_method(name: str, title: str, trusted_fraction: float = 0.0, stages: int = 1):
     def wrap(fn):
-        if name in METHODS:
-            raise ValueError(f"label-noise method {name!r} is registered twice")
-        METHODS[name] = Method(name, title, fn, trusted_fraction, stages)
+        METHODS.add(name, Method(name, title, fn, trusted_fraction, stages))
         return fn
     return wrap
 

@@ -13,27 +13,15 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from lib.validation import check_choice
+from lib.registry import Registry
 
-_OBJECTIVES: dict[str, Callable] = {}
-
-
-def register_objective(name: str):
-    def wrap(fn):
-        if name in _OBJECTIVES:
-            raise ValueError(f"objective {name!r} is registered twice")
-        _OBJECTIVES[name] = fn
-        return fn
-    return wrap
+OBJECTIVES: Registry[Callable] = Registry("objective")
+register_objective = OBJECTIVES.register
+get_objective = OBJECTIVES.get
 
 
 def objective_names() -> list[str]:
-    return sorted(_OBJECTIVES)
-
-
-def get_objective(name: str) -> Callable:
-    check_choice("objective", name, objective_names())
-    return _OBJECTIVES[name]
+    return sorted(OBJECTIVES)
 
 
 def weighted_mean(per_example: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:

@@ -25,10 +25,20 @@ from lib.data.loader import DeviceLoader
 from lib.devices import describe_device, resolve_device
 from lib.models import build_model
 from lib.provenance import git_commit, utc_now
-from lib.training.checkpoints import (CorruptCheckpointError, atomic_write_json,
-                                      load_verified, remove_checkpoint, save_verified)
-from lib.training.engine import (EpochRecord, make_optimizer, predict_logits, tracked_metrics,
-                                 train_one_epoch)
+from lib.training.checkpoints import (
+    CorruptCheckpointError,
+    atomic_write_json,
+    load_verified,
+    remove_checkpoint,
+    save_verified,
+)
+from lib.training.engine import (
+    EpochRecord,
+    make_optimizer,
+    predict_logits,
+    tracked_metrics,
+    train_one_epoch,
+)
 from lib.training.precision import maybe_compile, prepare_model
 from lib.training.progress import RunProgress
 from lib.training.run_config import RunConfig

@@ -17,26 +17,19 @@ from lib.data.base import ImageDataset
 from lib.data.subsets import split_holdout, stratified_subset
 from lib.models import ARCHITECTURES
 from lib.presets import DataSpec, Recipe
+from lib.registry import Registry
 from lib.training.engine import ENGINE_VERSION
 from lib.training.objectives import objective_names
 from lib.validation import check_choice
 
 # Training-set transforms by name (label corruption, class imbalance, …):
 # ``transform(dataset, seed, **params) -> ImageDataset`` returning a view.
-_TRANSFORMS: dict[str, Callable[..., ImageDataset]] = {}
-
-
-def register_transform(name: str):
-    def wrap(fn):
-        if name in _TRANSFORMS:
-            raise ValueError(f"training-set transform {name!r} is registered twice")
-        _TRANSFORMS[name] = fn
-        return fn
-    return wrap
+TRANSFORMS: Registry[Callable[..., ImageDataset]] = Registry("transform")
+register_transform = TRANSFORMS.register
 
 
 def transform_names() -> list[str]:
-    return sorted(_TRANSFORMS)
+    return sorted(TRANSFORMS)
 
 
 @dataclass(frozen=True)
@@ -62,8 +55,7 @@ class TrainingDataSpec:
         subset = stratified_subset(full, self.size, self.split_seed)
         train, holdout = split_holdout(subset, self.holdout_fraction, self.split_seed + 1)
         for name, params in self.transforms:
-            check_choice("transform", name, transform_names())
-            train = _TRANSFORMS[name](train, seed=self.split_seed, **dict(params))
+            train = TRANSFORMS.get(name)(train, seed=self.split_seed, **dict(params))
         return train, holdout
 
     def to_dict(self) -> dict:
