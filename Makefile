@@ -17,7 +17,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := book/executed
 FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: book test pretrain check-preset venv data notebooks html clean
+.PHONY: book test pretrain pretrain-adversarial check-preset venv data notebooks html clean
 
 book: check-preset venv data notebooks html
 
@@ -67,8 +67,11 @@ test: venv data
 	  $(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-current-env -p no:cacheprovider
 
-pretrain: check-preset venv data
+pretrain: check-preset venv data  # the clean source model every section fine-tunes
 	$(BIN)/python -m lib.pretrain --preset "$(PRESET)" --data-root "$(DATA_ROOT)" --device "$(DEVICE)"
+
+pretrain-adversarial: check-preset venv data  # the adversarially pre-trained source of §3.3
+	$(BIN)/python -m lib.pretrain --adversarial --preset "$(PRESET)" --data-root "$(DATA_ROOT)" --device "$(DEVICE)"
 
 clean:
 	rm -rf _build $(EXECUTED) book/generated

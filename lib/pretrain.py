@@ -23,12 +23,17 @@ from lib.training.run_cache import SHIPPED_DIR, train_or_load
 
 
 def ship(run, command: str) -> None:
-    """Copy ``run``'s checkpoint into the package with its provenance."""
+    """Copy ``run``'s checkpoint into the package with its provenance:
+    ``command`` regenerates it; ``shipped_by`` is the invocation that shipped it
+    (with ``--reuse-cache`` the model came from the run cache, trained earlier by
+    ``train_or_load`` for this exact configuration)."""
     SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
     target = SHIPPED_DIR / f"{run.key}.pt"
     manifest = read_manifest(run.path)
     shutil.copyfile(run.path, target)
-    manifest.update({"command": command, "wall_time_s": round(run.wall_time_s, 1),
+    manifest.update({"command": command,
+                     "shipped_by": "python -m lib.pretrain " + " ".join(sys.argv[1:]),
+                     "from_cache": run.from_cache, "wall_time_s": round(run.wall_time_s, 1),
                      "label": run.config.label, "config": run.config.to_dict(),
                      "final_source_test_error": run.history[-1].get("test_error")})
     atomic_write_json(target.with_suffix(".pt.json"), manifest)
@@ -41,13 +46,23 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-ship", action="store_true", help="train only; do not ship")
+    parser.add_argument("--reuse-cache", action="store_true",
+                        help="ship the run cache's model for this exact configuration if it "
+                             "has one, instead of retraining")
+    parser.add_argument("--adversarial", action="store_true",
+                        help="the adversarial source of section 3.3 instead of the clean one")
     args = parser.parse_args(argv)
     preset = get_preset(args.preset)
     device = resolve_device(args.device)
-    print(f"pre-training the {preset.name} source on {describe_device(device)}")
-    run = train_or_load(source_run(preset), root=args.data_root, device=device, force=True)
+    if args.adversarial:
+        from lib.sections.adversarial import adversarial_source_run
+        config, command = adversarial_source_run(preset), f"make pretrain-adversarial PRESET={preset.name}"
+    else:
+        config, command = source_run(preset), f"make pretrain PRESET={preset.name}"
+    print(f"pre-training {config.label or config.key()} on {describe_device(device)}")
+    run = train_or_load(config, root=args.data_root, device=device, force=not args.reuse_cache)
     if not args.no_ship:
-        ship(run, f"make pretrain PRESET={preset.name}")
+        ship(run, command)
     return 0
 
 
