@@ -68,7 +68,9 @@ def record_results(rows: list[dict], preset: str, results_dir=None) -> pd.DataFr
             new[column] = pd.NA
     new = new[COLUMNS]
     old = read_results(preset, results_dir)
-    combined = pd.concat([old, new], ignore_index=True) if len(old) else new
+    # object columns: an all-missing column (e.g. no strength) keeps its meaning
+    combined = (pd.concat([old.astype(object), new.astype(object)], ignore_index=True)
+                if len(old) else new)
     key = combined[IDENTITY].map(_canonical).agg("|".join, axis=1)
     combined = combined[~key.duplicated(keep="last")]
     buffer = io.StringIO()
