@@ -63,7 +63,7 @@ html: venv
 	@echo "The book is at file://$(abspath _build/html/index.html)"
 
 test: venv data
-	RUNS_DIR=$$(mktemp -d) RESULTS_DIR=$$(mktemp -d) MPLBACKEND=Agg \
+	RUNS_DIR=$$(mktemp -d) RESULTS_DIR=$$(mktemp -d) \
 	  $(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-current-env -p no:cacheprovider
 

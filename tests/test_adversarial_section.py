@@ -84,7 +84,9 @@ def test_unknown_preset_names_the_choices():
 def test_run_configs(name):
     s, preset = adversarial_settings(name), get_preset(name)
     source = adversarial_source_run(name)
-    assert source.objective == "adversarial" and source.init is None
+    assert source.objective == "adversarial"
+    # warm-started from the clean source only where the settings say so (quick)
+    assert (source.init is not None) == s.source_warm_start
     assert dict(source.objective_params)["steps"] == s.source_steps
     assert source.architecture == s.architecture and source.track.split == "test"
     assert source.key() == adversarial_source_run(preset).key()  # pure and deterministic
