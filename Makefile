@@ -59,7 +59,7 @@ notebooks: check-preset venv
 
 html: venv
 	$(BIN)/python -m lib.book book/generated $(EXECUTED)
-	$(BIN)/jupyter-book build . --warningiserror --keep-going --quiet
+	$(BIN)/jupyter-book build . --all --warningiserror --keep-going --quiet
 	@echo "The book is at file://$(abspath _build/html/index.html)"
 
 test: venv data

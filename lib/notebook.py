@@ -75,6 +75,28 @@ def start(section: str, preset, data_root=None, device="auto") -> Session:
                    Provenance(preset=spec.name, device=describe_device(resolved)))
 
 
+def publish_claims(session: Session, rows=None) -> dict:
+    """Glue this section's headline numbers (``lib.claims``) for the results page."""
+    from myst_nb import glue
+
+    from lib.claims import claim_values
+
+    values = claim_values(session.section, session.results() if rows is None else rows)
+    for key, value in values.items():  # words without quotes, numbers as numbers
+        glue(key, _Word(value) if isinstance(value, str) else value, display=False)
+    return values
+
+
+class _Word:
+    """A glued word whose text/plain is the word itself (a str would get quotes)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def publish_provenance(session: Session) -> str:
     """Glue the provenance line (``{glue:md}`provenance``` opens each page) and return it."""
     from IPython.display import Markdown
