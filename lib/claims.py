@@ -28,12 +28,15 @@ def _mean(rows: pd.DataFrame, **where) -> float:
     return float(rows.value.astype(float).mean())
 
 
+def _arms(rows: pd.DataFrame, **where) -> tuple[float, float]:
+    """(from scratch, pre-trained) means of the rows matching ``where``."""
+    return _mean(rows, arm="scratch", **where), _mean(rows, arm="pretrained", **where)
+
+
 @SECTION_CLAIMS.register("pretraining")
 def clean_accuracy(rows: pd.DataFrame) -> dict:
     """Premise (§1): both arms reach similar clean error on the target."""
-    target = rows[rows.arm != "source"]
-    scratch = _mean(target, metric="test_error", arm="scratch")
-    tuned = _mean(target, metric="test_error", arm="pretrained")
+    scratch, tuned = _arms(rows, metric="test_error")
     return {"clean_scratch": scratch, "clean_pretrained": tuned, "clean_gap": tuned - scratch,
             "clean_shown": _shown(abs(tuned - scratch) <= 1.5)}
 
@@ -42,8 +45,7 @@ def clean_accuracy(rows: pd.DataFrame) -> dict:
 def label_noise(rows: pd.DataFrame) -> dict:
     """§3.1: pre-training lowers the area under the error curve (no correction)
     by about 30% relative."""
-    scratch = _mean(rows, metric="error_auc", method="no_correction", arm="scratch")
-    tuned = _mean(rows, metric="error_auc", method="no_correction", arm="pretrained")
+    scratch, tuned = _arms(rows, metric="error_auc", method="no_correction")
     reduction = 100 * (1 - tuned / scratch)
     return {"noise_scratch": scratch, "noise_pretrained": tuned, "noise_reduction": reduction,
             "noise_shown": _shown(reduction > 0)}
@@ -75,8 +77,7 @@ def adversarial(rows: pd.DataFrame) -> dict:
 @SECTION_CLAIMS.register("ood")
 def ood(rows: pd.DataFrame) -> dict:
     """§4.1: pre-training raises the mean AUROC of the maximum softmax probability."""
-    scratch = _mean(rows, metric="auroc", method="msp", arm="scratch")
-    tuned = _mean(rows, metric="auroc", method="msp", arm="pretrained")
+    scratch, tuned = _arms(rows, metric="auroc", method="msp")
     return {"ood_scratch": scratch, "ood_pretrained": tuned, "ood_gain": tuned - scratch,
             "ood_shown": _shown(tuned > scratch)}
 
@@ -84,8 +85,7 @@ def ood(rows: pd.DataFrame) -> dict:
 @SECTION_CLAIMS.register("calibration")
 def calibration(rows: pd.DataFrame) -> dict:
     """§4.2: pre-training at least halves the RMS calibration error (raw models)."""
-    scratch = _mean(rows, metric="rms", method="none", arm="scratch")
-    tuned = _mean(rows, metric="rms", method="none", arm="pretrained")
+    scratch, tuned = _arms(rows, metric="rms", method="none")
     return {"rms_scratch": scratch, "rms_pretrained": tuned, "rms_ratio": scratch / tuned,
             "rms_shown": _shown(tuned < scratch)}
 
