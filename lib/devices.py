@@ -21,14 +21,14 @@ def resolve_device(device: str = "auto") -> torch.device:
     base = name.split(":")[0]
     check_choice("device", base, DEVICE_CHOICES)
     if base == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = base = "cuda" if torch.cuda.is_available() else "cpu"
     if base == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
             f"device={device!r} was requested but no CUDA GPU is available on this "
             "machine; use device='cpu' or device='auto'"
         )
-    if base == "cpu":
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if base == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))  # all cores, unless capped
     return torch.device(name)
 
 
