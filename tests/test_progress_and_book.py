@@ -54,3 +54,18 @@ def test_make_rejects_an_unknown_preset_in_seconds():
                             text=True, timeout=60)
     assert result.returncode != 0
     assert "preset='huge'" in result.stderr and "'smoke', 'quick', 'paper'" in result.stderr
+
+
+def test_terminal_bar_shows_loss_accuracy_and_speed(monkeypatch, capsys):
+    import sys
+
+    import torch
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    progress = RunProgress("demo", epochs=1, batches_per_epoch=2)
+    assert progress.interactive
+    progress.start_epoch(1)
+    progress.on_batch(0, 128, torch.tensor(0.5), torch.tensor(64))
+    postfix = progress._bar.postfix
+    assert "loss=0.500" in postfix and "acc=50.0%" in postfix and "img/s=" in postfix
+    progress.end_epoch(EpochRecord(1, 0.5, 0.5, 0.1, 100.0, 1.0))

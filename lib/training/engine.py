@@ -91,7 +91,7 @@ class EpochRecord:
 def train_one_epoch(model, loader: DeviceLoader, optimizer, scheduler, recipe: Recipe,
                     device: torch.device, objective: str = "cross_entropy",
                     objective_params: dict | None = None,
-                    on_batch: Callable[[int, int, torch.Tensor], None] | None = None):
+                    on_batch: Callable[[int, int, torch.Tensor, torch.Tensor], None] | None = None):
     """One pass over ``loader``; returns (mean loss, accuracy, images/s, seconds)."""
     loss_fn = get_objective(objective)
     params = objective_params or {}
@@ -112,7 +112,7 @@ def train_one_epoch(model, loader: DeviceLoader, optimizer, scheduler, recipe: R
         total_correct += (logits.detach().argmax(1) == batch.y).sum()
         seen += n
         if on_batch is not None:
-            on_batch(i, seen, loss.detach())
+            on_batch(i, seen, loss.detach(), total_correct)
     seconds = time.perf_counter() - start
     return (float(total_loss) / max(seen, 1), float(total_correct) / max(seen, 1),
             seen / max(seconds, 1e-9), seconds)

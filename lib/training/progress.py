@@ -31,10 +31,18 @@ class RunProgress:
             self._bar = tqdm(total=self.batches, desc=f"{self.title} {epoch}/{self.epochs}",
                              leave=False, file=sys.stderr)
 
-    def on_batch(self, index: int, seen: int, loss) -> None:
-        if self._bar is not None:  # reading the loss syncs the device: only when shown
+    def on_batch(self, index: int, seen: int, loss, correct=None) -> None:
+        """After each batch: ``loss`` of the batch, ``correct`` the running count
+        of correct predictions (tensors; read only when a bar is shown, since
+        reading them waits for the device)."""
+        if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix(loss=f"{float(loss):.3f}")
+            postfix = {"loss": f"{float(loss):.3f}"}
+            if correct is not None:
+                postfix["acc"] = f"{100 * float(correct) / max(seen, 1):.1f}%"
+            elapsed = self._bar.format_dict.get("elapsed") or 0.0
+            postfix["img/s"] = f"{seen / elapsed:.0f}" if elapsed > 0 else "-"
+            self._bar.set_postfix(postfix)
 
     def end_epoch(self, record) -> None:
         if self._bar is not None:
