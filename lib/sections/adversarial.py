@@ -34,6 +34,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
+from lib.evaluation.memo import memoized
 from lib.evaluation.robustness import (
     accuracy_vs_eps,
     accuracy_vs_steps,
@@ -324,13 +327,19 @@ def robustness_entries(model, test, settings: AdversarialSettings, device, seed:
                      value=100 * pgd_accuracy(model, data, device, s.eps, s.test_step_size,
                                               s.test_steps, seed))]
 
-    entries = scored(test, "pgd set")
-    if autoattack is not None:
-        entries += scored(autoattack, "autoattack set")
-        entries.append(dict(metric="autoattack_accuracy", detail="autoattack set",
-                            n=len(autoattack),
-                            value=100 * autoattack_on(model, autoattack, s.eps, seed)))
-    return entries
+    def compute():
+        entries = scored(test, "pgd set")
+        if autoattack is not None:
+            entries += scored(autoattack, "autoattack set")
+            entries.append(dict(metric="autoattack_accuracy", detail="autoattack set",
+                                n=len(autoattack),
+                                value=100 * autoattack_on(model, autoattack, s.eps, seed)))
+        return entries
+
+    datasets = [test] + ([autoattack] if autoattack is not None else [])
+    return memoized("robustness_entries", model, datasets,
+                    dict(settings=repr(s), seed=seed, device=str(torch.device(device).type)),
+                    compute)
 
 
 def sanity_curves(model, data, settings: AdversarialSettings, device, seed: int = 0,
@@ -340,15 +349,21 @@ def sanity_curves(model, data, settings: AdversarialSettings, device, seed: int 
     under PGD-``curve_steps``, step ε/4) and, with ``steps``, against the
     number of PGD steps at ε (``settings.steps_grid``, step ``test_step_size``)."""
     s = settings
-    rows = [dict(check="eps", **r) for r in accuracy_vs_eps(
-        model, data, device, [m * s.eps for m in s.eps_multiples], s.curve_steps,
-        s.test_step_fraction, seed)]
-    if steps:
-        rows += [dict(check="steps", **r) for r in accuracy_vs_steps(
-            model, data, device, s.eps, s.test_step_size, s.steps_grid, seed)]
-    for r in rows:
-        r["accuracy"] *= 100
-    return rows
+
+    def compute():
+        rows = [dict(check="eps", **r) for r in accuracy_vs_eps(
+            model, data, device, [m * s.eps for m in s.eps_multiples], s.curve_steps,
+            s.test_step_fraction, seed)]
+        if steps:
+            rows += [dict(check="steps", **r) for r in accuracy_vs_steps(
+                model, data, device, s.eps, s.test_step_size, s.steps_grid, seed)]
+        for r in rows:
+            r["accuracy"] *= 100
+        return rows
+
+    return memoized("sanity_curves", model, [data],
+                    dict(settings=repr(s), seed=seed, steps=steps,
+                         device=str(torch.device(device).type)), compute)
 
 
 __all__ = ["ARMS", "AdversarialSettings", "PAPER_TABLE3", "ROBUSTBENCH_AUTOATTACK_CIFAR10", "ROWS",
