@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from lib.atomic_io import atomic_write_bytes
 from lib.devices import describe_device, resolve_device
 from lib.experiments import finetune_run, scratch_run, source_run, target_test_data
 from lib.presets import DataSpec, Recipe, get_preset
 from lib.provenance import git_commit, utc_now
 from lib.training import error_and_nll, predict_logits, train_or_load
-from lib.training.checkpoints import atomic_write_bytes
 
 OUT = Path(__file__).resolve().parent / "results" / "quick_source_selection.csv"
 SCRATCH_RECIPES = [Recipe(epochs=15, lr=0.1, dropout=0.3), Recipe(epochs=30, lr=0.05),

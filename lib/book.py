@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from lib.atomic_io import atomic_write_bytes
 from lib.data import dataset_info, dataset_names
-from lib.training.checkpoints import atomic_write_bytes
 
 
 def _cell(text) -> str:

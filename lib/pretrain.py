@@ -15,10 +15,11 @@ import argparse
 import shutil
 import sys
 
+from lib.atomic_io import atomic_write_json
 from lib.devices import describe_device, resolve_device
 from lib.experiments import source_run
 from lib.presets import get_preset, preset_names
-from lib.training.checkpoints import atomic_write_json, read_manifest
+from lib.training.checkpoints import read_manifest
 from lib.training.run_cache import SHIPPED_DIR, train_or_load
 
 

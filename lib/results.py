@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lib.atomic_io import atomic_write_bytes
 from lib.presets import get_preset
-from lib.training.checkpoints import atomic_write_bytes
 
 _REPO = Path(__file__).resolve().parent.parent
 

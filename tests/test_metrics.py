@@ -310,3 +310,14 @@ def test_area_under_error_curve_rejects_bad_inputs(strengths, errors, match):
 def test_public_api_is_exported():
     for name in M.__all__:
         assert callable(getattr(M, name))
+
+
+def test_adaptive_bins_remainder_joins_last_bin():
+    from lib.metrics import adaptive_bins
+
+    confidence = np.linspace(0.5, 1.0, 250)
+    correct = np.arange(250) % 2 == 0
+    mean_conf, accuracy, counts = adaptive_bins(confidence, correct, bin_size=100)
+    assert counts.tolist() == [100, 150]
+    assert np.isclose(mean_conf[1], confidence[100:].mean())
+    assert np.isclose(accuracy[0], correct[:100].mean())

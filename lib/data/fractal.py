@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lib.atomic_io import atomic_write_npz
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.generated import (
     check_image_options,
@@ -297,21 +296,11 @@ def _load_cache(path: Path):
 
 
 def _save_cache(path: Path, images: torch.Tensor, labels: torch.Tensor, opts: dict) -> None:
-    """Write atomically: a temporary file in the same folder, then ``os.replace``."""
+    """Write the cache atomically; a failure only costs the cache."""
+    x, y = images.numpy(), labels.numpy()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        x, y = images.numpy(), labels.numpy()
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, images=x, labels=y, sha256=np.array(_content_hash(x, y)),
+        atomic_write_npz(path, images=x, labels=y, sha256=np.array(_content_hash(x, y)),
                          options=np.array(json.dumps(opts, sort_keys=True)))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     except OSError as err:
         warnings.warn(f"could not write the fractal cache {path} ({err}); continuing "
                       "without it", stacklevel=3)

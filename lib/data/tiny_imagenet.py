@@ -15,13 +15,12 @@ Pass ``cache=False`` to neither read nor write it.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from lib.atomic_io import atomic_write_npz
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.errors import DatasetNotFoundError
 from lib.data.image_folder import decode_images
@@ -73,19 +72,6 @@ def _fingerprint(base: Path, paths: list[Path], wnids: list[str]) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _class_names(base: Path, wnids: list[str]) -> tuple[str, ...]:
     words = base / "words.txt"
     if not words.is_file():
@@ -120,7 +106,7 @@ def tiny_imagenet(split: str, root: Path, cache: bool = True) -> ImageDataset:
         images = decode_images(paths, info.image_size)
         if cache:
             try:
-                _write_atomically(cache_file, images=images, labels=labels,
+                atomic_write_npz(cache_file, images=images, labels=labels,
                                   fingerprint=np.asarray(fingerprint))
             except OSError as error:  # read-only data root: work without a cache
                 warnings.warn(f"could not write the Tiny ImageNet cache {cache_file}: {error}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lib.metrics import (
+    adaptive_bins,
     brier_score,
     calibration_error,
     expected_calibration_error,
@@ -52,12 +53,6 @@ def calibration_rows(test_logits, test_labels, holdout_logits=None, holdout_labe
 
 
 def reliability_bins(confidence, correct, bin_size: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Mean confidence and accuracy of each adaptive bin (the remainder joins
-    the last bin), for reliability diagrams."""
-    order = np.argsort(np.asarray(confidence), kind="stable")
-    confidence, correct = np.asarray(confidence)[order], np.asarray(correct, float)[order]
-    n_bins = max(len(confidence) // bin_size, 1)
-    edges = [i * bin_size for i in range(n_bins)] + [len(confidence)]
-    mean_conf = np.array([confidence[a:b].mean() for a, b in zip(edges, edges[1:])])
-    accuracy = np.array([correct[a:b].mean() for a, b in zip(edges, edges[1:])])
-    return mean_conf, accuracy
+    """Mean confidence and accuracy of each adaptive bin, for reliability diagrams."""
+    mean_confidence, accuracy, _ = adaptive_bins(confidence, correct, bin_size)
+    return mean_confidence, accuracy

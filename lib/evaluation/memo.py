@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from lib.training.checkpoints import atomic_write_json
+from lib.atomic_io import atomic_write_json
 from lib.training.run_cache import default_runs_dir
 
 

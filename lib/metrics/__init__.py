@@ -5,7 +5,7 @@ arrays. Rates and errors are fractions in [0, 1], except
 :func:`area_under_error_curve`, which keeps the units of the errors it is given.
 """
 
-from .calibration import brier_score, calibration_error, expected_calibration_error
+from .calibration import adaptive_bins, brier_score, calibration_error, expected_calibration_error
 from .error_curve import area_under_error_curve
 from .ood import energy_score, max_logit_score, max_softmax_score, ood_metrics
 from .temperature import negative_log_likelihood, softmax, tune_temperature
@@ -13,6 +13,7 @@ from .temperature import negative_log_likelihood, softmax, tune_temperature
 __all__ = [
     "area_under_error_curve",
     "brier_score",
+    "adaptive_bins",
     "calibration_error",
     "energy_score",
     "expected_calibration_error",

@@ -22,6 +22,25 @@ def _confidence_and_correct(confidence, correct):
     return conf, corr
 
 
+def adaptive_bins(confidence, correct, bin_size: int = 100):
+    """Adaptive bins (paper §4.2): examples sorted by confidence (stable sort)
+    and cut into bins of ``bin_size`` consecutive examples, the remainder
+    joining the last bin (fewer than ``bin_size`` examples: one bin).
+
+    Returns ``(mean confidence, accuracy, count)`` per bin, as float arrays.
+    """
+    bin_size = check_positive_int(bin_size, "bin_size")
+    conf, corr = _confidence_and_correct(confidence, correct)
+    n = conf.shape[0]
+    order = np.argsort(conf, kind="stable")
+    conf, corr = conf[order], corr[order]
+    num_bins = max(n // bin_size, 1)
+    bin_of = np.minimum(np.arange(n) // bin_size, num_bins - 1)
+    counts = np.bincount(bin_of, minlength=num_bins).astype(np.float64)
+    return (np.bincount(bin_of, conf, num_bins) / counts,
+            np.bincount(bin_of, corr, num_bins) / counts, counts)
+
+
 def calibration_error(
     confidence, correct, norm: str = "l2", bin_size: int = 100, drop_last_bin: bool = False
 ) -> float:
@@ -48,16 +67,9 @@ def calibration_error(
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    bin_size = check_positive_int(bin_size, "bin_size")
-    conf, corr = _confidence_and_correct(confidence, correct)
-    n = conf.shape[0]
-
-    order = np.argsort(conf, kind="stable")
-    conf, corr = conf[order], corr[order]
-    num_bins = max(n // bin_size, 1)
-    bin_of = np.minimum(np.arange(n) // bin_size, num_bins - 1)
-    counts = np.bincount(bin_of, minlength=num_bins).astype(np.float64)
-    gaps = np.abs(np.bincount(bin_of, conf, num_bins) - np.bincount(bin_of, corr, num_bins)) / counts
+    mean_confidence, accuracy, counts = adaptive_bins(confidence, correct, bin_size)
+    n = int(counts.sum())
+    gaps = np.abs(mean_confidence - accuracy)
     weights = counts / n
     if drop_last_bin:
         gaps, weights = gaps[:-1], weights[:-1]

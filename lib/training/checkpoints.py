@@ -1,8 +1,7 @@
 """Atomic, verified checkpoint files.
 
-Every file is written to a temporary name in the same directory, flushed and
-``os.replace``-d into place, so a killed run never leaves a half-written file
-under the real name. Each ``X.pt`` has a ``X.pt.json`` manifest holding its
+Every file is written atomically (:mod:`lib.atomic_io`), so a killed run
+never leaves a half-written file under the real name. Each ``X.pt`` has a ``X.pt.json`` manifest holding its
 sha256 and the run key; :func:`load_verified` refuses a file whose hash or key
 does not match (a truncated or foreign file) and loads with
 ``weights_only=True``.
@@ -13,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from lib.atomic_io import atomic_write_bytes, atomic_write_json
 
 
 class CorruptCheckpointError(RuntimeError):
@@ -26,26 +25,6 @@ class CorruptCheckpointError(RuntimeError):
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
 def manifest_path(path: Path) -> Path:

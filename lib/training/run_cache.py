@@ -21,13 +21,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lib.atomic_io import atomic_write_json
 from lib.data.loader import DeviceLoader
 from lib.devices import describe_device, resolve_device
 from lib.models import build_model
 from lib.provenance import git_commit, utc_now
 from lib.training.checkpoints import (
     CorruptCheckpointError,
-    atomic_write_json,
     load_verified,
     remove_checkpoint,
     save_verified,
