@@ -19,6 +19,7 @@ from torch import nn
 
 from lib.data.base import ImageDataset
 from lib.data.loader import DeviceLoader
+from lib.metrics import calibration_error, negative_log_likelihood, softmax
 from lib.presets import Recipe
 from lib.training.objectives import get_objective
 from lib.training.precision import autocast
@@ -137,8 +138,6 @@ def predict_logits(model: nn.Module, dataset: ImageDataset, device: torch.device
 def tracked_metrics(logits: np.ndarray, labels) -> dict:
     """What a tracked run records on its test set after every epoch: top-1
     error, NLL, and RMS calibration error (paper §4.2, Figure 4), as fractions."""
-    from lib.metrics import calibration_error, softmax
-
     error, nll = error_and_nll(logits, labels)
     probabilities = softmax(logits)
     correct = probabilities.argmax(1) == np.asarray(labels)
@@ -148,8 +147,6 @@ def tracked_metrics(logits: np.ndarray, labels) -> dict:
 
 def error_and_nll(logits: np.ndarray, labels) -> tuple[float, float]:
     """Top-1 error (fraction) and mean negative log-likelihood (nats)."""
-    logits_t = torch.as_tensor(logits, dtype=torch.float64)
-    labels_t = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-    error = float((logits_t.argmax(1) != labels_t).double().mean())
-    nll = float(torch.nn.functional.cross_entropy(logits_t, labels_t))
-    return error, nll
+    labels = np.asarray(labels)
+    error = float(np.mean(np.asarray(logits).argmax(1) != labels))
+    return error, negative_log_likelihood(logits, labels)
