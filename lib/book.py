@@ -1,6 +1,7 @@
 """Pages the book generates from the code rather than from hand-typed text:
-the dataset catalogue (read from the dataset registry) and the measured time
-of every executed notebook (read from papermill's metadata).
+the dataset catalogue (read from the dataset registry), the class-exclusion
+counts (read from the shipped lists) and the measured time of every executed
+notebook (read from papermill's metadata).
 
     python -m lib.book book/generated book/executed
 """
@@ -32,6 +33,22 @@ def dataset_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def class_exclusion_table() -> str:
+    """Counts of the shipped class-exclusion lists, per CIFAR-10 class where the
+    list records one (read from ``lib/data/class_lists``)."""
+    from collections import Counter
+
+    from lib.data.class_exclusion import CLASS_LIST_DIR, CLASS_LISTS, _rows
+
+    lines = ["| list | classes removed | by CIFAR-10 class |", "|---|---:|---|"]
+    for name in CLASS_LISTS:
+        rows = _rows(CLASS_LIST_DIR / f"{name}.txt")
+        per_class = Counter(r[3].strip() for r in rows if len(r) > 3)
+        detail = ", ".join(f"{c} {n}" for c, n in sorted(per_class.items())) or "—"
+        lines.append(f"| `{name}` | {len(rows)} | {detail} |")
+    return "\n".join(lines) + "\n"
+
+
 def timings_table(executed_dir: Path) -> str:
     """Wall time of each executed notebook, from papermill's metadata."""
     rows = []
@@ -55,6 +72,7 @@ def main(argv: list[str]) -> int:
     out, executed = Path(argv[0]), Path(argv[1])
     atomic_write_bytes(out / "datasets.md", dataset_table().encode())
     atomic_write_bytes(out / "timings.md", timings_table(executed).encode())
+    atomic_write_bytes(out / "class_exclusion.md", class_exclusion_table().encode())
     return 0
 
 

@@ -69,3 +69,12 @@ def test_terminal_bar_shows_loss_accuracy_and_speed(monkeypatch, capsys):
     postfix = progress._bar.postfix
     assert "loss=0.500" in postfix and "acc=50.0%" in postfix and "img/s=" in postfix
     progress.end_epoch(EpochRecord(1, 0.5, 0.5, 0.1, 100.0, 1.0))
+
+
+def test_class_exclusion_table_counts_the_shipped_lists():
+    from lib.book import class_exclusion_table
+    from lib.data.class_exclusion import load_class_list
+
+    table = class_exclusion_table()
+    for name in ("cifar10_related", "tiny_imagenet"):
+        assert f"| `{name}` | {len(load_class_list(name))} |" in table
