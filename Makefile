@@ -52,9 +52,11 @@ data: venv  # the embedded data: Fashion-MNIST (Debian package, else torchvision
 notebooks: check-preset venv
 	@mkdir -p $(EXECUTED)
 	@for nb in $(NOTEBOOKS); do \
-	  name=$$(basename $$nb); echo "== $$name (preset $(PRESET))"; \
-	  $(BIN)/papermill --log-level WARNING "$$nb" "$(EXECUTED)/$$name" \
-	    -p preset "$(PRESET)" -p data_root "$(DATA_ROOT)" -p device "$(DEVICE)"; \
+	  name=$$(basename $$nb); start=$$SECONDS; \
+	  echo "== $$name (preset $(PRESET)): executing into $(EXECUTED)/$$name"; \
+	  $(BIN)/papermill --log-level WARNING --no-progress-bar --stdout-file /dev/stdout \
+	    "$$nb" "$(EXECUTED)/$$name" -p preset "$(PRESET)" -p data_root "$(DATA_ROOT)" -p device "$(DEVICE)"; \
+	  echo "== $$name done in $$(( (SECONDS - start) / 60 )) min $$(( (SECONDS - start) % 60 )) s"; \
 	done
 
 html: venv

@@ -1,7 +1,9 @@
 """Pages the book generates from the code rather than from hand-typed text:
 the dataset catalogue (read from the dataset registry), the class-exclusion
-counts (read from the shipped lists) and the measured time of every executed
-notebook (read from papermill's metadata).
+counts (read from the shipped lists), the measured time of every executed
+notebook (read from papermill's metadata) and the reference cold build
+(read from ``benchmarks/results/book_build_quick.json``, written by
+``benchmarks/book_build.py``).
 
     python -m lib.book book/generated book/executed
 """
@@ -65,6 +67,43 @@ def timings_table(executed_dir: Path) -> str:
             + "\n".join(rows) + "\n")
 
 
+REFERENCE_BUILD = Path(__file__).resolve().parents[1] / "benchmarks/results/book_build_quick.json"
+
+
+def _minutes(seconds) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def reference_build_table(record_path: Path = REFERENCE_BUILD) -> str:
+    """The recorded ``make book`` from a fresh clone with cold caches and its
+    second run (``benchmarks/book_build.py``), per stage and per notebook."""
+    path = Path(record_path)
+    if not path.is_file():
+        return f"No reference build is recorded (`{path.name}`); run `python benchmarks/book_build.py`.\n"
+    record = json.loads(path.read_text())
+    cold, warm = record["cold"], record.get("second_run") or {}
+    budget = record.get("budget_s", {})
+    lines = [f"`make book PRESET={record['preset']}` at commit `{record['commit']}`, "
+             f"{record['date']}, {record['cpu_cores']} CPU cores ({record['machine']}, "
+             f"Python {record['python']}):", "",
+             "| step | fresh clone, cold caches | second run, nothing changed |",
+             "|---|---:|---:|",
+             f"| venv, install, data | {_minutes(cold.get('install_and_data_s'))} | "
+             f"{_minutes(warm.get('install_and_data_s'))} |"]
+    for name, seconds in cold.get("notebooks_s", {}).items():
+        lines.append(f"| {name} | {_minutes(seconds)} | "
+                     f"{_minutes(warm.get('notebooks_s', {}).get(name))} |")
+    lines += [f"| HTML (Jupyter Book) | {_minutes(cold.get('html_s'))} | "
+              f"{_minutes(warm.get('html_s'))} |",
+              f"| **total** | **{_minutes(cold['wall_s'])}** | **{_minutes(warm.get('wall_s'))}** |"]
+    if budget:
+        lines.append(f"| budget | {_minutes(budget.get('cold'))} | "
+                     f"{_minutes(budget.get('second_run'))} |")
+    if cold.get("rc") or warm.get("rc"):
+        lines += ["", f"The build failed (exit codes {cold.get('rc')} and {warm.get('rc')})."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m lib.book OUTPUT_DIR EXECUTED_DIR", file=sys.stderr)
@@ -73,6 +112,7 @@ def main(argv: list[str]) -> int:
     atomic_write_bytes(out / "datasets.md", dataset_table().encode())
     atomic_write_bytes(out / "timings.md", timings_table(executed).encode())
     atomic_write_bytes(out / "class_exclusion.md", class_exclusion_table().encode())
+    atomic_write_bytes(out / "reference_build.md", reference_build_table().encode())
     return 0
 
 

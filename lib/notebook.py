@@ -105,3 +105,23 @@ def publish_provenance(session: Session) -> str:
     text = session.provenance.summary()
     glue("provenance", Markdown(text), display=False)
     return text
+
+
+BENCHMARK_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def recorded_selection(csv_name: str, script: str, section: str | None = None):
+    """A recorded recipe selection from ``benchmarks/results`` (the rows of
+    ``section`` when given), printing where and at which commit it was
+    measured; ``None``, saying which ``script`` records it, when absent."""
+    import pandas as pd
+
+    path = BENCHMARK_RESULTS / csv_name
+    if not path.is_file():
+        print(f"no recorded selection: run python {script}")
+        return None
+    table = pd.read_csv(path)
+    if section is not None:
+        table = table[table.section.str.startswith(section)]
+    print(f"measured on {table.device.iloc[0]} at commit {table.commit.iloc[0]}")
+    return table.drop(columns=["device", "commit", "date"])

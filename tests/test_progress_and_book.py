@@ -49,6 +49,27 @@ def test_timings_table_reads_papermill_metadata(tmp_path):
     assert "| 00_x | quick | 1.5 min |" in timings_table(tmp_path)
 
 
+def test_reference_build_table_reads_the_recorded_build(tmp_path):
+    from lib.book import reference_build_table
+
+    assert "No reference build" in reference_build_table(tmp_path / "missing.json")
+    stage = {"rc": 0, "wall_s": 600.0, "install_and_data_s": 60.0, "html_s": 30.0,
+             "notebooks_s": {"00_x": 300.0, "01_y": 210.0}}
+    record = {"preset": "quick", "commit": "abc1234", "date": "2026-01-01 10:00 UTC",
+              "cpu_cores": 2, "machine": "x86_64, Linux", "python": "3.11.2", "cold": stage,
+              "second_run": {**stage, "wall_s": 90.0, "notebooks_s": {"00_x": 6.0}},
+              "budget_s": {"cold": 2400, "second_run": 120}}
+    (tmp_path / "build.json").write_text(json.dumps(record))
+    table = reference_build_table(tmp_path / "build.json")
+    assert "commit `abc1234`" in table and "| 00_x | 5.0 min | 0.1 min |" in table
+    assert "| 01_y | 3.5 min | — |" in table
+    assert "| **total** | **10.0 min** | **1.5 min** |" in table and "| budget | 40.0 min | 2.0 min |" in table
+    assert "failed" not in table
+    (tmp_path / "failed.json").write_text(json.dumps({**record, "cold": {**stage, "rc": 2},
+                                                      "second_run": None}))
+    assert "The build failed" in reference_build_table(tmp_path / "failed.json")
+
+
 def test_make_rejects_an_unknown_preset_in_seconds():
     result = subprocess.run(["make", "-s", "book", "PRESET=huge"], cwd=REPO, capture_output=True,
                             text=True, timeout=60)

@@ -218,7 +218,8 @@ def _quick(preset: Preset) -> AdversarialSettings:
         attack_size=1000, autoattack_size=50, autoattack_rows=("adversarial_pretrained",),
         curve_size=300, seeds=preset.seeds,
         note="short runs for a 2-core CPU: the adversarial source is pre-trained on half "
-             "the source images for 10 epochs against PGD-2; adversarial training from "
+             "the source images for 6 epochs against PGD-2, warm-started from the clean "
+             "source; adversarial training from "
              "scratch gets 6 epochs, tuning 3 (the quick clean tuning lr); AutoAttack "
              "only checks the headline row, on 50 images",
     )

@@ -1,0 +1,45 @@
+"""The errors a user meets through papermill, end to end (issue: the companion
+as a whole, item 4): a parameter of the wrong type or value, and ``device=cuda``
+on a machine without a GPU, fail in the notebook's first code cell with one
+clear message, before anything is trained or recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import papermill
+import pytest
+import torch
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_ood_detection.ipynb"
+
+
+def _execute(tmp_path, monkeypatch, **parameters) -> str:
+    runs, results = tmp_path / "runs", tmp_path / "results"
+    monkeypatch.setenv("RUNS_DIR", str(runs))
+    monkeypatch.setenv("RESULTS_DIR", str(results))
+    with pytest.raises(papermill.PapermillExecutionError) as failure:
+        papermill.execute_notebook(str(NOTEBOOK), str(tmp_path / "out.ipynb"),
+                                   parameters=parameters, progress_bar=False,
+                                   kernel_name="python3")
+    assert not runs.exists() or not any(runs.iterdir()), "a run was written"
+    assert not results.exists() or not any(results.iterdir()), "a result was recorded"
+    return f"{failure.value.ename}: {failure.value.evalue}"
+
+
+@pytest.mark.parametrize("parameters,message", [
+    (dict(preset=3), "TypeError: preset=3"),
+    (dict(preset="huge"), "ValueError: preset='huge'"),
+    (dict(preset="smoke", data_root=5), "TypeError: data_root=5"),
+])
+def test_bad_papermill_parameter_fails_in_the_first_cell(tmp_path, monkeypatch, parameters,
+                                                         message):
+    error = _execute(tmp_path, monkeypatch, **parameters)
+    assert error.startswith(message), error
+
+
+def test_device_cuda_without_a_gpu_names_the_choices(tmp_path, monkeypatch):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    error = _execute(tmp_path, monkeypatch, preset="smoke", device="cuda")
+    assert error.startswith("RuntimeError") and "no CUDA GPU" in error and "cpu" in error, error
