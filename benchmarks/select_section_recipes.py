@@ -35,18 +35,20 @@ from lib.training import predict_logits, train_or_load
 
 OUT = Path(__file__).resolve().parent / "results" / "quick_section_recipes.csv"
 BATCH_SIZES = (128, 32)
-LR_SCALES = (1.0, 0.25)  # × the quick preset's rate (0.05 from scratch and fine-tuning)
+LR_SCALES = (1.0, 0.25)  # × the quick preset's own rate for the arm (not the section's choice)
 
 
-def _grid(recipe):
-    return [replace(recipe, batch_size=b, lr=recipe.lr * s) for b in BATCH_SIZES for s in LR_SCALES]
+def _grid(recipe, preset_recipe):
+    return [replace(recipe, batch_size=b, lr=preset_recipe.lr * s)
+            for b in BATCH_SIZES for s in LR_SCALES]
 
 
 def label_noise_rows(preset, root, device) -> list[dict]:
     base = label_noise.settings_for(preset)
     rows = []
-    for arm, recipe in (("scratch", base.scratch), ("pretrained", base.finetune)):
-        for candidate in _grid(recipe):
+    for arm, recipe, own in (("scratch", base.scratch, preset.scratch),
+                             ("pretrained", base.finetune, preset.finetune)):
+        for candidate in _grid(recipe, own):
             settings = replace(base, scratch=candidate, finetune=candidate,
                                finetune_corrected=candidate)
             study = label_noise.LabelNoiseStudy(preset, settings, "fashion_mnist", root=root,
@@ -61,8 +63,9 @@ def imbalance_rows(preset, root, device) -> list[dict]:
     test = target_test_data(preset, "fashion_mnist").build(root)
     sizes = base.class_sizes("fashion_mnist", 0.2)
     rows = []
-    for method, recipe in (("normal", base.scratch), ("pretraining", base.pretraining)):
-        for candidate in _grid(recipe):
+    for method, recipe, own in (("normal", base.scratch, preset.scratch),
+                                ("pretraining", base.pretraining, preset.finetune)):
+        for candidate in _grid(recipe, own):
             settings = replace(base, scratch=candidate, pretraining=candidate)
             run = train_or_load(imbalance.build_run(method, preset, settings, "fashion_mnist",
                                                     0.2, 0), root=root, device=device)
