@@ -27,6 +27,7 @@ check-preset:  # fails in seconds, before any install, naming the valid presets
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
+	@echo "Installing into $(VENV): requirements.txt (pinned) and this library, editable (minutes, once)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
@@ -60,6 +61,7 @@ notebooks: check-preset venv
 	done
 
 html: venv
+	@echo "Rendering the book with Jupyter Book (strict: a warning fails the build)"
 	$(BIN)/python -m lib.book book/generated $(EXECUTED)
 	$(BIN)/jupyter-book build . --all --warningiserror --keep-going --quiet
 	@echo "The book is at file://$(abspath _build/html/index.html)"
