@@ -51,3 +51,25 @@ def test_corrupt_entry_is_recomputed(tmp_path):
     (entry,) = (tmp_path / "evaluations").iterdir()
     entry.write_text("{not json")
     assert memoized("demo", model, [data], {}, lambda: 2, runs_dir=tmp_path) == 2
+
+
+def test_imbalance_evaluation_round_trips_through_the_memo(tmp_path, monkeypatch):
+    """A class with no test images has a NaN error; the memoized result equals
+    the computed one, NaN included, and the model is not run again."""
+    import math
+    from types import SimpleNamespace
+
+    from lib.sections import imbalance
+
+    monkeypatch.setenv("RUNS_DIR", str(tmp_path))
+    model, data = fixtures()
+    run = SimpleNamespace(model=model)
+    data = data.relabel(torch.tensor([0, 0, 1, 1]))  # class 2 has no test image
+    device = torch.device("cpu")
+    first = imbalance.evaluate_run(run, data, [3, 1, 2], device)
+    monkeypatch.setattr(imbalance, "predict_logits", lambda *a: (_ for _ in ()).throw(
+        AssertionError("evaluated twice")))
+    second = imbalance.evaluate_run(run, data, [3, 1, 2], device)
+    assert first["error"] == second["error"] and first["minority_error"] == second["minority_error"]
+    assert first["class_error"][:2] == second["class_error"][:2]
+    assert math.isnan(first["class_error"][2]) and math.isnan(second["class_error"][2])

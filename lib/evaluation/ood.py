@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from lib.data import ImageDataset, get_dataset
+from lib.evaluation.memo import memoized
 from lib.metrics import energy_score, max_logit_score, max_softmax_score, ood_metrics
 from lib.training.engine import predict_logits
 
@@ -60,13 +61,21 @@ def load_ood_set(name: str, like: ImageDataset, num: int, root=None, seed: int =
 
 def ood_rows(model, in_test: ImageDataset, ood_sets: dict[str, ImageDataset], device,
              scores=("msp",), recall: float = 0.95) -> list[dict]:
-    """One row per (OOD set, score, metric), values as fractions."""
-    in_logits = predict_logits(model, in_test, device)
-    rows = []
-    for ood_name, ood_data in ood_sets.items():
-        out_logits = predict_logits(model, ood_data, device)
-        for score in scores:
-            result = ood_metrics(SCORES[score](in_logits), SCORES[score](out_logits), recall)
-            rows += [dict(ood_set=ood_name, score=score, metric=metric, value=value)
-                     for metric, value in result.items()]
-    return rows
+    """One row per (OOD set, score, metric), values as fractions; memoized on
+    disk (:mod:`lib.evaluation.memo`), so a re-built page does not re-evaluate."""
+    device = torch.device(device)
+
+    def compute() -> list[dict]:
+        in_logits = predict_logits(model, in_test, device)
+        rows = []
+        for ood_name, ood_data in ood_sets.items():
+            out_logits = predict_logits(model, ood_data, device)
+            for score in scores:
+                result = ood_metrics(SCORES[score](in_logits), SCORES[score](out_logits), recall)
+                rows += [dict(ood_set=ood_name, score=score, metric=metric, value=float(value))
+                         for metric, value in result.items()]
+        return rows
+
+    params = {"ood_sets": list(ood_sets), "scores": list(scores), "recall": recall,
+              "device": device.type}
+    return memoized("ood_rows", model, [in_test, *ood_sets.values()], params, compute)

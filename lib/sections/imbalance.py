@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.registry import dataset_info
+from lib.evaluation.memo import memoized
 from lib.experiments import finetune_run, scratch_run, target_test_data
 from lib.imbalance import class_priors, minority_classes, power_law_class_sizes
 from lib.presets import DataSpec, Preset, Recipe, get_preset, preset_names
@@ -252,6 +253,19 @@ def imbalance_errors(logits, labels, class_sizes) -> dict:
             "class_error": per_class}
 
 
+def evaluate_run(run, test, class_sizes, device) -> dict:
+    """:func:`imbalance_errors` of ``run`` on ``test`` (per-class errors as a
+    list), memoized on disk (:mod:`lib.evaluation.memo`): a re-built page does
+    not re-evaluate."""
+    def compute() -> dict:
+        errors = imbalance_errors(predict_logits(run.model, test, device),
+                                  test.labels.numpy(), class_sizes)
+        return {**errors, "class_error": [float(v) for v in errors["class_error"]]}
+
+    return memoized("imbalance_errors", run.model, [test],
+                    {"class_sizes": list(class_sizes), "device": device.type}, compute)
+
+
 def result_entries(errors: dict, run) -> list[dict]:
     """Rows' metric entries: total and minority error, per-class error
     (``detail`` = class index), the training set size, and the training error
@@ -285,7 +299,6 @@ def run_imbalance(session, settings: ImbalanceSettings | None = None, methods=No
     rows: list[dict] = []
     for target in settings.targets:
         test = target_test_data(preset, target).build(session.data_root)
-        labels = test.labels.numpy()
         for gamma in settings.gammas:
             sizes = settings.class_sizes(target, gamma)
             for seed in settings.seeds:
@@ -294,8 +307,7 @@ def run_imbalance(session, settings: ImbalanceSettings | None = None, methods=No
                     run = train_or_load(config, root=session.data_root, device=session.device,
                                         verbose=verbose)
                     sweep.update(run.from_cache, config.label)
-                    errors = imbalance_errors(predict_logits(run.model, test, session.device),
-                                              labels, sizes)
+                    errors = evaluate_run(run, test, sizes, session.device)
                     rows += session.rows(run, result_entries(errors, run), dataset=target,
                                          method=name, arm=METHODS[name].arm, strength=gamma)
     return rows

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lib.evaluation.memo import memoized
 from lib.experiments import finetune_run, scratch_run, target_test_data
 from lib.metrics import area_under_error_curve, softmax
 from lib.noise import estimate_forward_matrix, estimate_glc_matrix, matrix_param
@@ -200,10 +201,16 @@ class LabelNoiseStudy:
         return softmax(predict_logits(run.model, dataset, _device(self.device)))
 
     def test_error(self, run: TrainedRun) -> float:
-        """Top-1 error on the clean test set, in percent."""
-        test = self.test_set()
-        logits = predict_logits(run.model, test, _device(self.device))
-        return float(100.0 * np.mean(logits.argmax(1) != test.labels.numpy()))
+        """Top-1 error on the clean test set, in percent; memoized on disk
+        (:mod:`lib.evaluation.memo`), so a re-built page does not re-evaluate."""
+        test, device = self.test_set(), _device(self.device)
+
+        def compute() -> float:
+            logits = predict_logits(run.model, test, device)
+            return float(100.0 * np.mean(logits.argmax(1) != test.labels.numpy()))
+
+        return memoized("clean_test_error", run.model, [test], {"device": device.type}, compute,
+                        runs_dir=self.runs_dir)
 
     def method_run(self, method: str, arm: str, strength: float, seed: int) -> TrainedRun:
         check_choice("method", method, METHODS)
