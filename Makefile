@@ -55,7 +55,7 @@ notebooks: check-preset venv
 	@for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb); start=$$SECONDS; \
 	  echo "== $$name (preset $(PRESET)): executing into $(EXECUTED)/$$name"; \
-	  $(BIN)/papermill --log-level WARNING --no-progress-bar --stdout-file /dev/stdout \
+	  $(BIN)/papermill --log-level WARNING --no-progress-bar --stdout-file - \
 	    "$$nb" "$(EXECUTED)/$$name" -p preset "$(PRESET)" -p data_root "$(DATA_ROOT)" -p device "$(DEVICE)"; \
 	  echo "== $$name done in $$(( (SECONDS - start) / 60 )) min $$(( (SECONDS - start) % 60 )) s"; \
 	done
