@@ -31,7 +31,7 @@ from lib.experiments import target_test_data
 from lib.presets import get_preset
 from lib.provenance import git_commit, utc_now
 from lib.sections import imbalance, label_noise
-from lib.training import predict_logits, train_or_load
+from lib.training import train_or_load
 
 OUT = Path(__file__).resolve().parent / "results" / "quick_section_recipes.csv"
 BATCH_SIZES = (128, 32)
@@ -69,8 +69,7 @@ def imbalance_rows(preset, root, device) -> list[dict]:
             settings = replace(base, scratch=candidate, pretraining=candidate)
             run = train_or_load(imbalance.build_run(method, preset, settings, "fashion_mnist",
                                                     0.2, 0), root=root, device=device)
-            errors = imbalance.imbalance_errors(predict_logits(run.model, test, device),
-                                                test.labels.numpy(), sizes)
+            errors = imbalance.evaluate_run(run, test, sizes, device)
             arm = imbalance.METHODS[method].arm
             rows.append(_row("class_imbalance (γ = 0.2)", arm, candidate, errors["error"], run))
     return rows

@@ -1,7 +1,8 @@
-"""A disk memo for expensive evaluations (PGD, AutoAttack, sweeps of ε): the
-result is stored under the run cache (``<runs dir>/evaluations/<key>.json``)
-keyed by a hash of the function name, the model's weights, the evaluated
-images and labels, and the parameters — so a re-built book re-evaluates
+"""A disk memo for evaluations (PGD, AutoAttack, sweeps of ε, OOD and clean
+errors): the result is stored under the run cache
+(``<runs dir>/evaluations/<key>.json``) keyed by a hash of the function name,
+the model's weights, the evaluated images and labels, the parameters and the
+device type (bf16 autocast on CUDA changes the logits) — so a re-built book re-evaluates
 nothing that has not changed, and any change of weights, data or settings
 misses the memo. Writes are atomic; an unreadable entry is recomputed."""
 
@@ -31,8 +32,11 @@ def evaluation_key(name: str, model: torch.nn.Module, datasets, params: dict) ->
 
 
 def memoized(name: str, model, datasets, params: dict, compute: Callable[[], object],
-             runs_dir=None):
-    """``compute()``'s JSON-serialisable result, from the memo when present."""
+             runs_dir=None, device=None):
+    """``compute()``'s JSON-serialisable result, from the memo when present;
+    ``device`` (when given) is part of the key by its type."""
+    if device is not None:
+        params = {**params, "device": torch.device(device).type}
     path = (runs_dir or default_runs_dir()) / "evaluations" / (
         evaluation_key(name, model, datasets, params) + ".json")
     try:

@@ -76,6 +76,6 @@ def ood_rows(model, in_test: ImageDataset, ood_sets: dict[str, ImageDataset], de
                          for metric, value in result.items()]
         return rows
 
-    params = {"ood_sets": list(ood_sets), "scores": list(scores), "recall": recall,
-              "device": device.type}
-    return memoized("ood_rows", model, [in_test, *ood_sets.values()], params, compute)
+    params = {"ood_sets": list(ood_sets), "scores": list(scores), "recall": recall}
+    return memoized("ood_rows", model, [in_test, *ood_sets.values()], params, compute,
+                    device=device)

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from lib.evaluation.memo import memoized
 from lib.evaluation.robustness import (
     accuracy_vs_eps,
@@ -338,9 +336,8 @@ def robustness_entries(model, test, settings: AdversarialSettings, device, seed:
         return entries
 
     datasets = [test] + ([autoattack] if autoattack is not None else [])
-    return memoized("robustness_entries", model, datasets,
-                    dict(settings=repr(s), seed=seed, device=str(torch.device(device).type)),
-                    compute)
+    return memoized("robustness_entries", model, datasets, dict(settings=repr(s), seed=seed),
+                    compute, device=device)
 
 
 def sanity_curves(model, data, settings: AdversarialSettings, device, seed: int = 0,
@@ -362,9 +359,8 @@ def sanity_curves(model, data, settings: AdversarialSettings, device, seed: int 
             r["accuracy"] *= 100
         return rows
 
-    return memoized("sanity_curves", model, [data],
-                    dict(settings=repr(s), seed=seed, steps=steps,
-                         device=str(torch.device(device).type)), compute)
+    return memoized("sanity_curves", model, [data], dict(settings=repr(s), seed=seed, steps=steps),
+                    compute, device=device)
 
 
 __all__ = ["ARMS", "AdversarialSettings", "PAPER_TABLE3", "ROBUSTBENCH_AUTOATTACK_CIFAR10", "ROWS",

@@ -262,8 +262,8 @@ def evaluate_run(run, test, class_sizes, device) -> dict:
                                   test.labels.numpy(), class_sizes)
         return {**errors, "class_error": [float(v) for v in errors["class_error"]]}
 
-    return memoized("imbalance_errors", run.model, [test],
-                    {"class_sizes": list(class_sizes), "device": device.type}, compute)
+    return memoized("imbalance_errors", run.model, [test], {"class_sizes": list(class_sizes)},
+                    compute, device=device)
 
 
 def result_entries(errors: dict, run) -> list[dict]:

@@ -209,8 +209,8 @@ class LabelNoiseStudy:
             logits = predict_logits(run.model, test, device)
             return float(100.0 * np.mean(logits.argmax(1) != test.labels.numpy()))
 
-        return memoized("clean_test_error", run.model, [test], {"device": device.type}, compute,
-                        runs_dir=self.runs_dir)
+        return memoized("clean_test_error", run.model, [test], {}, compute,
+                        runs_dir=self.runs_dir, device=device)
 
     def method_run(self, method: str, arm: str, strength: float, seed: int) -> TrainedRun:
         check_choice("method", method, METHODS)
