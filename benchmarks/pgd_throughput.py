@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import lib.attacks  # noqa: F401  (registers the "adversarial" objective)
 from lib.attacks import pgd_linf
 from lib.data.base import ImageDataset
 from lib.data.loader import DeviceLoader

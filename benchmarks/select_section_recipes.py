@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -43,34 +44,38 @@ def _grid(recipe, preset_recipe):
             for b in BATCH_SIZES for s in LR_SCALES]
 
 
+CLEAN_CELL = dict(target="fashion_mnist", seed=0, corruption=0.0)  # §3.1: s = 0, seed 0
+
+
 def label_noise_rows(preset, root, device) -> list[dict]:
-    base = label_noise.settings_for(preset)
+    base = label_noise.SECTION.settings_for(preset)
     rows = []
     for arm, recipe, own in (("scratch", base.scratch, preset.scratch),
                              ("pretrained", base.finetune, preset.finetune)):
         for candidate in _grid(recipe, own):
             settings = replace(base, scratch=candidate, finetune=candidate,
                                finetune_corrected=candidate)
-            study = label_noise.LabelNoiseStudy(preset, settings, "fashion_mnist", root=root,
-                                                device=device)
-            run = study.method_run("no_correction", arm, 0.0, 0)
-            rows.append(_row("label_noise (s = 0)", arm, candidate, study.test_error(run), run))
+            study = label_noise.Study(preset, settings, root=root, device=device,
+                                      train=partial(train_or_load, root=root, device=device))
+            run = label_noise.METHODS["no_correction"].train(study, arm, CLEAN_CELL)
+            error = study.test_error(run, CLEAN_CELL["target"])["error"]
+            rows.append(_row("label_noise (s = 0)", arm, candidate, error, run))
     return rows
 
 
 def imbalance_rows(preset, root, device) -> list[dict]:
-    base = imbalance.settings_for(preset)
-    test = target_test_data(preset, "fashion_mnist").build(root)
+    base = imbalance.SECTION.settings_for(preset)
+    test = target_test_data(preset, "fashion_mnist")
     sizes = base.class_sizes("fashion_mnist", 0.2)
     rows = []
     for method, recipe, own in (("normal", base.scratch, preset.scratch),
                                 ("pretraining", base.pretraining, preset.finetune)):
+        arm = imbalance.METHODS[method].arms[0]
         for candidate in _grid(recipe, own):
             settings = replace(base, scratch=candidate, pretraining=candidate)
             run = train_or_load(imbalance.build_run(method, preset, settings, "fashion_mnist",
-                                                    0.2, 0), root=root, device=device)
-            errors = imbalance.evaluate_run(run, test, sizes, device)
-            arm = imbalance.METHODS[method].arm
+                                                    0.2, 0, arm), root=root, device=device)
+            errors = imbalance.evaluate_run(run, test, sizes, device, root=root)
             rows.append(_row("class_imbalance (γ = 0.2)", arm, candidate, errors["error"], run))
     return rows
 

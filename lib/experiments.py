@@ -7,11 +7,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-# Importing these registers their training-set transforms and objectives
-# (label corruption, imbalance, adversarial training) with the run cache.
-import lib.attacks  # noqa: F401
-import lib.imbalance  # noqa: F401
-import lib.noise  # noqa: F401
 from lib.presets import DataSpec, Preset, Recipe
 from lib.training.run_config import EvalDataSpec, RunConfig, TrainingDataSpec
 
@@ -58,13 +53,15 @@ def finetune_run(preset: Preset, seed: int = 0, data: TrainingDataSpec | None = 
                  recipe: Recipe | None = None, source: RunConfig | None = None,
                  track: bool = False, target: str | None = None, **changes) -> RunConfig:
     """Fine-tuning the source model on the target with a new classifier
-    (paper: 10 epochs at lr 0.001 without dropout; 20 for Tiny ImageNet)."""
+    (paper: 10 epochs at lr 0.001 without dropout). ``source`` defaults to the
+    preset's source run, ``recipe`` to its fine-tuning recipe; §4's Tiny
+    ImageNet passes its own (:class:`lib.sections.ood.UncertaintyTarget`)."""
     target = target or preset.target
     config = RunConfig(
         architecture=preset.architecture, in_channels=preset.in_channels,
         data=data or target_train_data(preset, target),
-        recipe=recipe or preset.finetune_for(target), seed=seed,
-        init=source or source_run(preset, source=preset.source_for(target)),
+        recipe=recipe or preset.finetune, seed=seed,
+        init=source or source_run(preset),
         track=target_test_data(preset, target) if track else None,
         label=f"finetune[{preset.name}:{target}:seed{seed}]")
     return replace(config, **changes) if changes else config

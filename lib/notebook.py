@@ -1,12 +1,26 @@
-"""What every section notebook does first and last: validate the papermill
-parameters, pick the device, start the provenance clock, and publish the
-provenance line that opens the page (design.md §3)."""
+"""What a section notebook calls, one call per step (design.md §3): validate
+the papermill parameters, run the section, draw its tables and figures from
+the rows that this execution produced, state its claims, offer the rows as a
+download, and publish the provenance line that opens the page.
+
+    session = notebook.start("label_noise", preset, data_root, device)
+    rows = session.run()
+    session.table("table1")
+    session.figure("figure2")
+    session.claims()
+    session.download()
+    notebook.publish_provenance(session)
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import time
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from lib.devices import describe_device, resolve_device
@@ -17,84 +31,167 @@ from lib.validation import check_type
 
 @dataclass
 class Session:
-    """A notebook's validated parameters and its provenance clock."""
+    """A notebook's validated parameters, its section, the rows of this
+    execution (``build``) and its provenance clock."""
 
-    section: str
+    section: object  # lib.sections.base.Section
     preset: Preset
     device: torch.device
     data_root: Path | None
     provenance: Provenance
+    build: str
+    runs_dir: Path | None = None
+    results_dir: Path | None = None
+    verbose: bool = True
+    _rows: pd.DataFrame | None = field(default=None, repr=False)
+    _counts: dict = field(default_factory=lambda: {"trained": 0, "cached": 0}, repr=False)
+    _claims: list | None = field(default=None, repr=False)
+
+    @property
+    def settings(self):
+        """The section's settings at this preset."""
+        return self.section.settings_for(self.preset)
+
+    # -- what a section's run() uses ------------------------------------------------------
+    def train(self, config):
+        """``train_or_load(config)`` on this session's data root, device and run
+        cache; progress goes to the terminal and the run's log, not the page."""
+        from lib.training import train_or_load
+
+        run = train_or_load(config, root=self.data_root, device=self.device,
+                            runs_dir=self.runs_dir, verbose=self.verbose)
+        self._counts["cached" if run.from_cache else "trained"] += 1
+        return run
 
     def rows(self, run, entries: list[dict], **fields) -> list[dict]:
-        """Result rows for ``run``: each entry (metric, value, …) plus ``fields``
-        (section, dataset, method, arm, …) and the run's provenance."""
-        common = dict(section=self.section, seed=run.config.seed, device=self.provenance.device,
-                      commit=self.provenance.commit, wall_time_s=run.wall_time_s,
-                      run_key=run.key)
+        """Result rows for ``run``: each entry (metric, value, unit, axes…) plus
+        ``fields`` (dataset, method, arm, axes…) and the run's provenance."""
+        common = dict(section=self.section.name, seed=run.config.seed,
+                      wall_time_s=run.wall_time_s, run_key=run.key)
         return [{**common, **fields, **entry} for entry in entries]
 
-    def record(self, rows: list[dict]):
-        """Append ``rows`` to this preset's result store."""
-        from lib.results import record_results
-
-        return record_results(rows, self.preset.name)
-
-    def results(self, section: str | None = None):
-        """This preset's stored rows (of one section, by default this notebook's)."""
-        from lib.results import read_results
-
-        store = read_results(self.preset.name)
-        return store[store.section == (section or self.section)].copy()
-
+    # -- the notebook's steps ---------------------------------------------------------------
     def describe(self) -> str:
-        """The run's configuration (deterministic: compared by nbval)."""
+        """The preset and the section's settings (deterministic: compared by nbval)."""
         p = self.preset
-        return "\n".join([
-            f"section      : {self.section}",
-            f"preset       : {p.name} ({p.description})",
-            f"target       : {p.target} (train {p.train_size or 'all'}, test {p.test_size or 'all'})",
-            f"source       : {p.source.name} {dict(p.source.options)}",
-            f"architecture : {p.architecture}, {p.in_channels} input channel(s)",
-            f"pre-train    : {p.pretrain}",
-            f"from scratch : {p.scratch}",
-            f"fine-tune    : {p.finetune}",
-            f"seeds        : {list(p.seeds)}",
-        ])
+        lines = [f"section      : {self.section.name} ({self.section.paper})",
+                 f"preset       : {p.name} ({p.description})",
+                 f"architecture : {p.architecture}, {p.in_channels} input channel(s)",
+                 f"source       : {p.source.name} {dict(p.source.options)}",
+                 "", "settings:", self.settings.describe()]
+        return "\n".join(lines)
+
+    def run(self) -> pd.DataFrame:
+        """Train or load every run of the section, evaluate, record the rows in
+        the store and return them: the only rows this page shows. Prints one
+        summary line (runs trained, from the cache, time); a warning raised
+        on the way is summarised in words, without paths."""
+        from lib.results import record_results, tidy
+
+        began = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rows = tidy(self.section.run(self))
+        rows["build"] = self.build
+        rows["preset"] = self.preset.name
+        rows["device"] = self.provenance.device
+        rows["commit"] = self.provenance.commit
+        self._rows = record_results(rows, self.preset.name, self.results_dir)
+        self._claims = None
+        minutes, seconds = divmod(time.perf_counter() - began, 60)
+        print(f"{self.section.title}: {self._counts['trained']} run(s) trained, "
+              f"{self._counts['cached']} taken from the run cache, {len(self._rows)} result "
+              f"rows, {int(minutes)} min {seconds:.0f} s")
+        for text in _summarise(caught):
+            print(text)
+        return self._rows
+
+    @property
+    def results(self) -> pd.DataFrame:
+        if self._rows is None:
+            raise RuntimeError("call session.run() before drawing tables, figures or claims")
+        return self._rows
+
+    def table(self, name: str):
+        """The section's table ``name`` drawn from this execution's rows (a
+        string is shown as Markdown)."""
+        out = self.section.table(name, self.results, self.preset)
+        return _markdown(out) if isinstance(out, str) else out
+
+    def figure(self, name: str) -> None:
+        """The section's figure ``name`` drawn from this execution's rows."""
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        fig = self.section.figure(name, self.results, self.preset, data_root=self.data_root)
+        display(fig)
+        plt.close(fig)
+
+    def judged(self) -> list:
+        """The section's claims (one per claim × dataset) on this execution's rows."""
+        if self._claims is None:
+            self._claims = self.section.judge(self.results, self.preset)
+        return self._claims
+
+    def claims(self):
+        """State every claim on the page and glue the same objects' overview
+        rows (``claims_overview``) for the results page."""
+        from IPython.display import Markdown
+        from myst_nb import glue
+
+        from lib.claims import overview_table
+
+        claims = self.judged()
+        glue("claims_overview", Markdown(overview_table(claims)), display=False)
+        return _markdown("\n\n".join(f"- {c.statement}: {c.sentence()}" for c in claims)
+                         or "This section states no claim at this preset.")
+
+    def download(self):
+        """A link that downloads this execution's rows as CSV."""
+        from IPython.display import HTML
+
+        data = base64.b64encode(self.results.to_csv(index=False).encode()).decode()
+        name = f"{self.section.name}_{self.preset.name}_rows.csv"
+        return HTML(f'<a download="{name}" href="data:text/csv;base64,{data}">Download this '
+                    f'page\'s {len(self.results)} result rows ({name})</a>')
+
+
+def _markdown(text: str):
+    from IPython.display import Markdown
+
+    return Markdown(text)
+
+
+def _summarise(caught) -> list[str]:
+    """Warnings in words: what happened, without this machine's paths."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        if issubclass(w.category, RuntimeWarning) and "retrained" in str(w.message):
+            kind = "an unusable cached checkpoint (truncated, altered or foreign) was retrained"
+        elif "memo not written" in str(w.message):
+            kind = "an evaluation could not be cached (read-only run cache) and was computed"
+        else:
+            kind = f"{w.category.__name__}: {str(w.message).split(chr(10))[0][:120]}"
+        counts[kind] = counts.get(kind, 0) + 1
+    return [f"note: {text} ({n}×)" for text, n in counts.items()]
 
 
 def start(section: str, preset, data_root=None, device="auto") -> Session:
     """Validate a notebook's parameters (a wrong name or type fails at once,
     naming the valid choices) and start its provenance clock."""
+    from lib.results import new_build_id
+    from lib.sections import get_section
+
     check_type("preset", preset, str)
     check_type("data_root", data_root, (str, Path), allow_none=True)
     check_type("device", device, str)
     spec = get_preset(preset)
+    chosen = get_section(section)
     resolved = resolve_device(device)
     root = Path(data_root).expanduser() if data_root not in (None, "") else None
-    return Session(section, spec, resolved, root,
-                   Provenance(preset=spec.name, device=describe_device(resolved)))
-
-
-def publish_claims(session: Session, rows=None) -> dict:
-    """Glue this section's headline numbers (``lib.claims``) for the results page."""
-    from myst_nb import glue
-
-    from lib.claims import claim_values
-
-    values = claim_values(session.section, session.results() if rows is None else rows)
-    for key, value in values.items():  # words without quotes, numbers as numbers
-        glue(key, _Word(value) if isinstance(value, str) else value, display=False)
-    return values
-
-
-class _Word:
-    """A glued word whose text/plain is the word itself (a str would get quotes)."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
+    return Session(chosen, spec, resolved, root,
+                   Provenance(preset=spec.name, device=describe_device(resolved)),
+                   new_build_id())
 
 
 def publish_provenance(session: Session) -> str:
@@ -114,8 +211,6 @@ def recorded_selection(csv_name: str, script: str, section: str | None = None):
     """A recorded recipe selection from ``benchmarks/results`` (the rows of
     ``section`` when given), printing where and at which commit it was
     measured; ``None``, saying which ``script`` records it, when absent."""
-    import pandas as pd
-
     path = BENCHMARK_RESULTS / csv_name
     if not path.is_file():
         print(f"no recorded selection: run python {script}")

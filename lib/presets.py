@@ -68,7 +68,10 @@ class DataSpec:
 @dataclass(frozen=True)
 class Preset:
     """One scale of the book. ``train_size``/``test_size`` cap the target data
-    (``None`` = all, class-stratified otherwise); ``seeds`` are the repeats."""
+    (``None`` = all, class-stratified otherwise); ``seeds`` are the repeats.
+    What only §4 uses (its targets, their sources and tuning lengths, the OOD
+    sets, the temperature hold-out) lives in the settings of
+    :mod:`lib.sections.ood` and :mod:`lib.sections.calibration`."""
 
     name: str
     description: str
@@ -83,21 +86,7 @@ class Preset:
     scratch: Recipe
     finetune: Recipe
     seeds: tuple = (0,)
-    ood_sets: tuple = ()
-    ood_samples: int = 2000
     source_variants: tuple = ()  # further sources pre-trained in notebook 00 (label, DataSpec)
-    uncertainty_targets: tuple = ()  # targets of §4 (OOD detection, calibration)
-    target_sources: tuple = ()  # (target, DataSpec): a target tuned from another source
-    target_finetune_epochs: tuple = ()  # (target, epochs): a target's own tuning length
-
-    def source_for(self, target: str) -> DataSpec:
-        """The source a model for ``target`` is pre-trained on."""
-        return dict(self.target_sources).get(target, self.source)
-
-    def finetune_for(self, target: str) -> Recipe:
-        """The fine-tuning recipe for ``target``."""
-        epochs = dict(self.target_finetune_epochs).get(target)
-        return self.finetune if epochs is None else replace(self.finetune, epochs=epochs)
 
     def with_changes(self, **changes) -> "Preset":
         return replace(self, **changes)
@@ -105,7 +94,10 @@ class Preset:
 
 _FRACTAL_QUICK = dict(num_classes=1000, per_class=50, size=28, channels=1, seed=0)
 _FRACTAL_SMOKE = dict(num_classes=20, per_class=30, size=28, channels=1, seed=0)
-_EMBEDDED_OOD = ("gaussian", "rademacher", "blobs", "uniform", "digits", "glyphs")
+# The 64×64 Downsampled ImageNet without the 200 Tiny ImageNet classes (paper §4):
+# a source variant of the paper preset, and the source of §4's Tiny ImageNet models.
+TINY_IMAGENET_SOURCE = ("64×64 without Tiny ImageNet classes",
+                        DataSpec.of("imagenet64", exclude="tiny_imagenet"))
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
@@ -118,8 +110,7 @@ PRESETS: dict[str, Preset] = {
         pretrain=Recipe(epochs=4, lr=0.1),
         scratch=Recipe(epochs=4, lr=0.1, dropout=0.3),
         finetune=Recipe(epochs=3, lr=0.05),
-        seeds=(0,), ood_sets=_EMBEDDED_OOD, ood_samples=200,
-        uncertainty_targets=("fashion_mnist",),
+        seeds=(0,),
     ),
     "quick": Preset(
         name="quick",
@@ -135,8 +126,7 @@ PRESETS: dict[str, Preset] = {
         # lr 0.05 without dropout reach 10.8%, and fine-tuning at lr 0.05 11.9%.
         scratch=Recipe(epochs=30, lr=0.05),
         finetune=Recipe(epochs=10, lr=0.05),
-        seeds=(0,), ood_sets=_EMBEDDED_OOD, ood_samples=2000,
-        uncertainty_targets=("fashion_mnist",),
+        seeds=(0,),
     ),
     "paper": Preset(
         name="paper",
@@ -150,17 +140,10 @@ PRESETS: dict[str, Preset] = {
         scratch=Recipe(epochs=100, lr=0.1, dropout=0.3),
         finetune=Recipe(epochs=10, lr=0.001),
         seeds=(0, 1, 2, 3, 4),
-        ood_sets=("gaussian", "rademacher", "blobs", "textures", "svhn", "places365",
-                  "lsun", "isun"),
-        ood_samples=2000,
         source_variants=(
             ("without CIFAR-10-related classes", DataSpec.of("imagenet32", exclude="cifar10_related")),
-            ("64×64 without Tiny ImageNet classes", DataSpec.of("imagenet64", exclude="tiny_imagenet")),
+            TINY_IMAGENET_SOURCE,
         ),
-        # §4: Tiny ImageNet is tuned for 20 epochs from the 64×64 source without its classes
-        uncertainty_targets=("cifar10", "cifar100", "tiny_imagenet"),
-        target_sources=(("tiny_imagenet", DataSpec.of("imagenet64", exclude="tiny_imagenet")),),
-        target_finetune_epochs=(("tiny_imagenet", 20),),
     ),
 }
 

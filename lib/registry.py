@@ -1,6 +1,11 @@
 """A name → object registry, the one pattern behind every "by name" lookup
 (datasets, training objectives, training-set transforms, section methods).
-An unknown name fails with the parameter, the value and the valid names."""
+An unknown name fails with the parameter, the value and the valid names.
+
+Registration is explicit: a registry lists the modules that provide its
+entries (``providers``) and imports them itself before its first lookup, so
+``RunConfig(objective="glc")`` works in a fresh process whatever was
+imported before (no registration by import side effect of the caller)."""
 
 from __future__ import annotations
 
@@ -15,9 +20,24 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Objects of one ``kind`` by name, in registration order."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, providers: tuple[str, ...] = ()):
         self.kind = kind
+        self.providers = tuple(providers)
         self._items: dict[str, T] = {}
+        self._loaded = not self.providers
+
+    def _load(self) -> None:
+        """Import every provider module once (they add their entries)."""
+        if not self._loaded:
+            self._loaded = True  # set first: a provider may look names up while it loads
+            import importlib
+
+            try:
+                for module in self.providers:
+                    importlib.import_module(module)
+            except BaseException:
+                self._loaded = False  # a failed import fails again, not as "unknown name"
+                raise
 
     def add(self, name: str, item: T) -> T:
         if name in self._items:
@@ -30,25 +50,32 @@ class Registry(Generic[T]):
         return lambda item: self.add(name, item)
 
     def get(self, name: str) -> T:
+        self._load()
         check_choice(self.kind, name, self._items)
         return self._items[name]
 
     __getitem__ = get
 
     def names(self) -> list[str]:
+        self._load()
         return list(self._items)
 
     def items(self):
+        self._load()
         return self._items.items()
 
     def values(self):
+        self._load()
         return self._items.values()
 
     def __contains__(self, name) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
+        self._load()
         return iter(self._items)
 
     def __len__(self) -> int:
+        self._load()
         return len(self._items)

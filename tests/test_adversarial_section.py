@@ -1,25 +1,52 @@
-"""Paper §3.3 (Table 3): the section's settings per preset, its run configs,
-the robustness evaluation helpers, and one row end to end at smoke."""
+"""Paper §3.3 (Table 3) on the section protocol: settings per preset, Table 3's
+method registry and run configs (keys pinned to the code before the protocol),
+the plan, the evaluations and their memo keys, the tables, the sanity verdicts,
+the claims, the robustness helpers on a tiny model, and the section end to end
+at smoke."""
 
 import math
+from dataclasses import replace
+from types import SimpleNamespace
 
+import matplotlib
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lib.data.base import ImageDataset
-from lib.evaluation.robustness import (accuracy_vs_eps, accuracy_vs_steps, binomial_se,
-                                       clean_accuracy, non_increasing, pgd_accuracy)
-from lib.experiments import scratch_run
-from lib.models import ARCHITECTURES
-from lib.presets import get_preset, preset_names
-from lib.sections.adversarial import (ARMS, PAPER_TABLE3, ROWS, AdversarialSettings,
-                                      adversarial_settings, adversarial_source_run,
-                                      attack_test_data, robustness_entries, row_run,
-                                      sanity_curves, table3_runs)
+matplotlib.use("Agg")
+
+from lib.claims import binomial_se, difference_band, seed_band  # noqa: E402
+from lib.data.base import ImageDataset  # noqa: E402
+from lib.evaluation.memo import evaluation_key  # noqa: E402
+from lib.evaluation.robustness import clean_accuracy, non_increasing, pgd_accuracy  # noqa: E402
+from lib.experiments import scratch_run  # noqa: E402
+from lib.models import ARCHITECTURES  # noqa: E402
+from lib.presets import PRESETS, get_preset, preset_names  # noqa: E402
+from lib.results import tidy  # noqa: E402
+from lib.sections import SECTIONS, get_section  # noqa: E402
+from lib.sections import adversarial as section  # noqa: E402
+from lib.sections.adversarial import (METHODS, PAPER_TABLE3, SANITY_CURVES,  # noqa: E402
+                                      SECTION, SETTINGS, AdversarialSettings,
+                                      adversarial_source_run, attack_test_data, evaluate,
+                                      robustness_evaluations, row_run, sanity_evaluations,
+                                      sanity_verdicts, table3_runs)
+from lib.sections.base import Method  # noqa: E402
 
 CPU = torch.device("cpu")
+
+# The run keys the code before the section protocol trained (computed with
+# /work/baseline: the adversarial source, its init, and every Table 3 row's run
+# with its init, in that order). The shipped checkpoints and caches use them.
+OLD_KEYS = {
+    "quick": ["13443145f29e1ca3", "e03818d632fab2f2", "fe74d12634dd4b8a", "3e3f2db477a7cb20",
+              "f9bf43e75db74efe", "4e486a15630aa643"],
+    "paper": ["7d00044176382a8f", "2538e890b55e3b1e", "357630e6669b0a80", "55ff15295dd02b2e",
+              "9e55be2739219b9f", "ba40d005f5edef8e", "ab5db9857b9e877b", "7352aa516449d302",
+              "31dbdd6b61e724d4"],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -30,28 +57,44 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-# -- settings and run configs -----------------------------------------------------------------
+# -- the section and its settings -------------------------------------------------------------
+
+def test_the_section_is_registered():
+    assert get_section("adversarial") is SECTION and SECTIONS.get("adversarial") is SECTION
+    assert set(SECTION.tables) == {"table3", "paper_table3", "autoattack", "source_history",
+                                   "sanity_checks", "cost"}
+    assert set(SECTION.figures) == {"sanity_curves"}
+
 
 @pytest.mark.parametrize("name", preset_names())
 def test_settings_exist_and_are_consistent(name):
-    s = adversarial_settings(name)
+    s = SECTION.settings_for(name)
     preset = get_preset(name)
+    assert s is SETTINGS[name] and SECTION.settings_for(preset) is s
     assert isinstance(s, AdversarialSettings) and s.preset == name
     assert s.architecture in ARCHITECTURES and s.targets
     assert s.last_layer.tune == "last_layer" and s.finetune.tune == "all"
     assert s.scratch.dropout == 0 and s.source_recipe.dropout == 0
     assert 0 < s.eps < 1 and s.test_step_size == pytest.approx(s.eps / 4)
     assert s.test_steps == 20
-    assert set(s.autoattack_rows) <= set(ROWS)
+    assert set(s.autoattack_rows) <= set(METHODS)
     for size in (s.attack_size, s.autoattack_size, s.curve_size):
         assert size is None or preset.test_size is None or size <= preset.test_size
     text = s.describe()
     assert s.architecture in text and f"PGD-{s.test_steps}" in text
-    assert adversarial_settings(preset) == s  # a Preset works as well as its name
+    assert text == s.describe()  # deterministic (nbval compares it)
+
+
+def test_settings_cover_exactly_the_presets():
+    assert list(SETTINGS) == list(PRESETS)
+    with pytest.raises(ValueError, match="smoke"):
+        SECTION.settings_for("huge")
+    with pytest.raises(ValueError, match="smoke"):
+        row_run("huge", "normal")
 
 
 def test_paper_settings_are_the_papers():
-    s = adversarial_settings("paper")
+    s = SETTINGS["paper"]
     assert s.architecture == "wrn-28-10" and s.targets == ("cifar10", "cifar100")
     assert s.eps == pytest.approx(8 / 255)
     assert dict(s.train_params) == pytest.approx({"eps": 8 / 255, "step_size": 2 / 255,
@@ -66,7 +109,7 @@ def test_paper_settings_are_the_papers():
 
 
 def test_quick_settings_fit_a_cpu():
-    s, preset = adversarial_settings("quick"), get_preset("quick")
+    s, preset = SETTINGS["quick"], get_preset("quick")
     assert s.eps == pytest.approx(0.1) and s.architecture == preset.architecture
     assert s.source_data.dataset == preset.source and s.source_data.size == 25_000
     # adversarial pre-training ≤ 15 min at 1,000 clean images/s ÷ (k + 1)
@@ -75,14 +118,45 @@ def test_quick_settings_fit_a_cpu():
     assert s.autoattack_size <= 100 and s.attack_size <= 1000
 
 
-def test_unknown_preset_names_the_choices():
-    with pytest.raises(ValueError, match="smoke"):
-        adversarial_settings("huge")
+def test_bad_settings_are_rejected():
+    s = SETTINGS["smoke"]
+    with pytest.raises(ValueError, match="last_layer"):
+        replace(s, last_layer=s.finetune)
+    with pytest.raises(ValueError, match="adversarial_pretrained"):
+        replace(s, autoattack_rows=("madry",))
+    with pytest.raises(ValueError, match="eps_multiples"):
+        replace(s, eps_multiples=(1, 0))
+
+
+# -- Table 3's methods and the plan -----------------------------------------------------------
+
+ARMS = {"normal": "scratch", "adversarial": "scratch", "adversarial_pretrained": "pretrained",
+        "last_layer": "pretrained"}
+
+
+def test_the_registry_holds_table3s_rows():
+    assert list(METHODS) == list(ARMS)
+    assert set(PAPER_TABLE3["cifar10"]) == set(METHODS) == set(PAPER_TABLE3["cifar100"])
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.parametrize("preset", preset_names())
+def test_every_method_plans_and_trains_its_row_run(name, preset):
+    method = METHODS[name]
+    assert isinstance(method, Method) and method.arms == (ARMS[name],)
+    s = SETTINGS[preset]
+    trained = []
+    context = SimpleNamespace(preset=get_preset(preset), train=trained.append)
+    for cell in section.cells(s):
+        expected = row_run(preset, name, cell["target"], cell["seed"])
+        assert [c.key() for c in method.plan(context, ARMS[name], cell)] == [expected.key()]
+        method.train(context, ARMS[name], cell)
+        assert trained[-1].key() == expected.key()
 
 
 @pytest.mark.parametrize("name", preset_names())
 def test_run_configs(name):
-    s, preset = adversarial_settings(name), get_preset(name)
+    s, preset = SETTINGS[name], get_preset(name)
     source = adversarial_source_run(name)
     assert source.objective == "adversarial"
     # warm-started from the clean source only where the settings say so (quick)
@@ -92,7 +166,7 @@ def test_run_configs(name):
     assert source.key() == adversarial_source_run(preset).key()  # pure and deterministic
     for target in s.targets:
         runs = table3_runs(name, target)
-        assert list(runs) == list(ROWS) and set(ARMS) == set(ROWS)
+        assert list(runs) == list(METHODS)
         assert len({c.key() for c in runs.values()}) == 4
         assert all(c.architecture == s.architecture for c in runs.values())
         assert runs["normal"].objective == "cross_entropy" and runs["normal"].init is None
@@ -102,6 +176,26 @@ def test_run_configs(name):
             assert runs[row].objective == "adversarial" and runs[row].recipe == recipe
             assert runs[row].init.key() == source.key()
             assert dict(runs[row].objective_params) == pytest.approx(dict(s.train_params))
+
+
+@pytest.mark.parametrize("name", sorted(OLD_KEYS))
+def test_planned_run_keys_are_the_old_codes(name):
+    planned = SECTION.planned(name)
+    assert [c.key() for c in planned] == OLD_KEYS[name]
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_plan_lists_parents_first_and_the_source_first(name):
+    planned = SECTION.planned(name)
+    source = adversarial_source_run(name)
+    keys = [c.key() for c in planned]
+    assert len(keys) == len(set(keys))
+    assert [c.key() for c in SECTION.plan(get_preset(name))] == keys  # nothing left out
+    first = [source.init.key(), source.key()] if source.init is not None else [source.key()]
+    assert keys[:len(first)] == first
+    for i, config in enumerate(planned):
+        if config.init is not None:
+            assert keys.index(config.init.key()) < i
 
 
 def test_quick_normal_row_is_the_shared_scratch_run():
@@ -127,7 +221,235 @@ def test_attack_test_data_sizes():
 def test_paper_numbers():
     assert PAPER_TABLE3["cifar10"]["adversarial_pretrained"] == (87.1, 57.4)
     assert PAPER_TABLE3["cifar100"]["last_layer"] == (None, 26.1)
-    assert set(PAPER_TABLE3["cifar10"]) == set(ROWS)
+
+
+# -- the evaluations and their memo keys ------------------------------------------------------
+
+def _keys(evaluations, run):
+    return [evaluation_key(e.memo_name, run, [e.data], dict(e.params)) for e in evaluations]
+
+
+def _all_evaluations(preset="smoke"):
+    s = SETTINGS[preset]
+    return [e for row in METHODS for cell in section.cells(s) for e in
+            robustness_evaluations(preset, row, cell["target"], cell["seed"])
+            + sanity_evaluations(preset, row, cell["target"], cell["seed"])]
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_evaluations_of_every_row(name):
+    s = SETTINGS[name]
+    target = s.targets[0]
+    for row in METHODS:
+        table3 = robustness_evaluations(name, row, target)
+        assert [(e.metric, e.eval_set) for e in table3][:2] == [("clean_accuracy", "pgd"),
+                                                                ("pgd_accuracy", "pgd")]
+        assert (len(table3) == 5) == (row in s.autoattack_rows)
+        pgd = dict(table3[1].params)
+        assert pgd == dict(eps=s.eps, step_size=s.test_step_size, steps=s.test_steps, seed=0,
+                           random_start=True)
+        sanity = sanity_evaluations(name, row, target)
+        eps = [dict(e.params)["eps"] for e in sanity if e.metric == "sanity_eps"]
+        steps = [dict(e.params)["steps"] for e in sanity if e.metric == "sanity_steps"]
+        assert eps == pytest.approx([m * s.eps for m in s.eps_multiples]
+                                    if "eps" in SANITY_CURVES.get(row, ()) else [])
+        assert steps == (list(s.steps_grid) if "steps" in SANITY_CURVES.get(row, ()) else [])
+    assert sanity_evaluations(name, "adversarial_pretrained", target, seed=7) == []
+
+
+def test_the_note_does_not_change_a_memo_key_but_eps_does(monkeypatch):
+    """The memo is keyed by the run, the attacked images' spec and the attack's
+    parameters only: editing the settings' prose re-runs no attack."""
+    run = SimpleNamespace(key="0123456789abcdef", digest="f" * 64)
+    s = SETTINGS["smoke"]
+    before = _all_evaluations()
+    monkeypatch.setitem(SETTINGS, "smoke", replace(s, note="other prose for the page"))
+    assert _all_evaluations() == before and _keys(_all_evaluations(), run) == _keys(before, run)
+    monkeypatch.setitem(SETTINGS, "smoke", replace(s, eps=0.2))
+    changed = _all_evaluations()
+    for old, new, old_key, new_key in zip(before, changed, _keys(before, run),
+                                          _keys(changed, run)):
+        assert old.data == new.data
+        same = old.attack == "clean" or dict(old.params)["eps"] == 0  # the ε = 0 point stays
+        assert (old_key == new_key) == same
+    monkeypatch.setitem(SETTINGS, "smoke", replace(s, attack_size=40))
+    resized = robustness_evaluations("smoke", "normal", "fashion_mnist")
+    assert resized[0].data.size == 40
+    assert _keys(resized, run)[0] != _keys(before, run)[0]  # another image set
+
+
+def test_memo_serves_a_note_change_and_recomputes_a_new_eps(monkeypatch, tmp_path):
+    """Through the memo itself, on a linear model: a note change evaluates
+    nothing again, another ε evaluates only the attacks."""
+    torch.manual_seed(0)
+    run = SimpleNamespace(key="fedcba9876543210", digest="e" * 64,
+                          model=nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval())
+    s = replace(SETTINGS["smoke"], attack_size=20)
+    built = []
+
+    def images(spec):
+        built.append(spec)
+        return spec.build()
+
+    def evaluate_all():
+        for e in robustness_evaluations("smoke", "normal", "fashion_mnist"):
+            result = evaluate(e, run, images, CPU, runs_dir=tmp_path)
+            assert 0 <= result["value"] <= 100 and result["n"] == 20
+        return len(list((tmp_path / "evaluations").glob("*.json")))
+
+    monkeypatch.setitem(SETTINGS, "smoke", s)
+    assert evaluate_all() == 2 and len(built) == 2
+    monkeypatch.setitem(SETTINGS, "smoke", replace(s, note="edited"))
+    assert evaluate_all() == 2 and len(built) == 2  # all from the memo
+    monkeypatch.setitem(SETTINGS, "smoke", replace(s, eps=0.05))
+    assert evaluate_all() == 3 and len(built) == 3  # only PGD re-ran
+
+
+# -- tables, sanity verdicts and claims on planted rows ---------------------------------------
+
+def _rows(preset="smoke", seeds=(0,), pgd=None, clean=None, n=1000, sanity_ok=True):
+    """Result rows as the section's run returns them, with chosen values."""
+    s = SETTINGS[preset]
+    pgd = pgd or {"normal": 0.0, "adversarial": 40.0, "adversarial_pretrained": 52.0,
+                  "last_layer": 43.0}
+    clean = clean or {"normal": 90.0, "adversarial": 80.0, "adversarial_pretrained": 80.5,
+                      "last_layer": 75.0}
+    rows = []
+    common = dict(section="adversarial", unit="%", wall_time_s=60.0, run_key="k")
+    for target in s.targets:
+        for seed in seeds:
+            shift = 0.5 * seed
+            for row, arm in ARMS.items():
+                base = dict(common, dataset=target, method=row, arm=arm, seed=seed)
+                rows += [dict(base, metric="clean_accuracy", value=clean[row] + shift,
+                              eval_set="pgd", n=n),
+                         dict(base, metric="pgd_accuracy", value=pgd[row] + shift,
+                              eval_set="pgd", eps=s.eps, steps=s.test_steps, n=n),
+                         dict(base, metric="epochs", value=3, unit="epochs"),
+                         dict(base, metric="training_images", value=3000, unit="images")]
+                if row in s.autoattack_rows:
+                    rows += [dict(base, metric=m, value=v, eval_set="autoattack", n=50, eps=s.eps)
+                             for m, v in (("clean_accuracy", 80.0), ("pgd_accuracy", 50.0),
+                                          ("autoattack_accuracy", 46.0))]
+    target, base = s.targets[0], dict(common, seed=0, eval_set="sanity", n=300)
+    for row, curves in SANITY_CURVES.items():
+        b = dict(base, dataset=target, method=row, arm=ARMS[row])
+        rows.append(dict(b, metric="clean_accuracy", value=70.0))
+        values = [70.0, 30.0, 10.0, 2.0, 0.0, 0.0][:len(s.eps_multiples)]
+        if not sanity_ok and row == "normal":
+            values[-1] = 50.0  # an attack that stopped working at a large ε
+        rows += [dict(b, metric="sanity_eps", value=v, eps=m * s.eps, steps=s.curve_steps)
+                 for m, v in zip(s.eps_multiples, values)]
+        if "steps" in curves:
+            rows += [dict(b, metric="sanity_steps", value=v, eps=s.eps, steps=k)
+                     for k, v in zip(s.steps_grid, [60.0, 20.0, 12.0, 10.0, 10.0])]
+    source = dict(common, dataset=s.source_data.dataset.name, method="adversarial_source",
+                  arm="pretrained", seed=0)
+    for epoch in (1, 2):
+        rows += [dict(source, metric="train_loss", value=3.0 / epoch, unit="nats", epoch=epoch,
+                      eval_set="adversarial train"),
+                 dict(source, metric="train_accuracy", value=10.0 * epoch, epoch=epoch,
+                      eval_set="adversarial train"),
+                 dict(source, metric="test_error", value=90.0 / epoch, epoch=epoch,
+                      eval_set="source test")]
+    rows += [dict(source, metric="epochs", value=2, unit="epochs"),
+             dict(source, metric="training_images", value=6000, unit="images")]
+    return tidy(rows)
+
+
+@pytest.mark.parametrize("preset", preset_names())
+@pytest.mark.parametrize("name", sorted(SECTION.tables))
+def test_every_table_draws(name, preset):
+    out = SECTION.table(name, _rows(preset), preset)
+    assert isinstance(out, (pd.DataFrame, str)) and len(out)
+
+
+def test_table3_is_ours_and_the_papers_is_labelled():
+    t = SECTION.table("table3", _rows(), "smoke")
+    assert t.index.name.startswith("ours (smoke preset)")
+    assert list(t.index) == [m.title for m in METHODS.values()]
+    assert t.loc["Adv. Pre-Training and Tuning", ("fashion_mnist", "PGD-20")] == 52.0
+    paper = SECTION.table("paper_table3", _rows(), "smoke")
+    assert "paper" in paper.index.name
+    assert paper.loc["Adv. Pre-Training and Tuning", ("CIFAR-10", "adversarial")] == 57.4
+    assert paper.loc["Adv. Pre-Training, last layer tuned", ("CIFAR-100", "clean")] == "—"
+
+
+def test_autoattack_table_has_the_robustbench_reference():
+    t = SECTION.table("autoattack", _rows(), "smoke")
+    ours = t.loc[("fashion_mnist", "Adv. Pre-Training and Tuning, ours (smoke preset)")]
+    assert ours["PGD overstates by"] == pytest.approx(4.0)
+    reference = [m for d, m in t.index if d == "cifar10"]
+    assert len(reference) == 1 and "RobustBench" in reference[0]
+    assert t.loc[("cifar10", reference[0]), "AutoAttack"] == 54.92
+
+
+def test_cost_and_history_tables():
+    cost = SECTION.table("cost", _rows(), "smoke")
+    assert cost["minutes"].tolist() == [1.0] * 5 and cost.index[0][0].startswith("Adv. pre-tr")
+    assert cost.loc[("Adversarial Training", "fashion_mnist", 0), "images/s"] == 50.0
+    history = SECTION.table("source_history", _rows(), "smoke")
+    assert list(history.index) == [1, 2] and history.iloc[1, 1] == 20.0
+
+
+def test_sanity_checks_pass_and_a_failure_is_loud():
+    checks = sanity_verdicts(_rows())
+    assert len(checks) == 7 and all(ok for _, ok in checks)
+    assert "All 7 sanity checks pass" in SECTION.table("sanity_checks", _rows(), "smoke")
+    failing = _rows(sanity_ok=False)
+    text = SECTION.table("sanity_checks", failing, "smoke")
+    assert "**FAIL**" in text and "not trustworthy" in text
+    assert all("not trustworthy" in c.sentence() for c in SECTION.judge(failing, "smoke"))
+
+
+def test_eps_zero_must_equal_the_clean_accuracy():
+    rows = _rows()
+    rows.loc[(rows.metric == "clean_accuracy") & (rows.eval_set == "sanity")
+             & (rows.method == "normal"), "value"] = 65.0
+    failed = [text for text, ok in sanity_verdicts(rows) if not ok]
+    assert len(failed) == 1 and "ε = 0 gives the clean accuracy" in failed[0]
+    assert "not trustworthy" in SECTION.table("sanity_checks", rows, "smoke")
+    assert "not trustworthy" in SECTION.table("sanity_checks", rows.iloc[:0], "smoke")
+
+
+def test_claims_per_target_headline_first_with_a_binomial_band():
+    claims = SECTION.judge(_rows("paper"), "paper")
+    assert [(c.dataset, c.key) for c in claims] == [
+        (t, k) for t in ("cifar10", "cifar100")
+        for k in ("adversarial_pretraining", "adversarial_last_layer",
+                  "adversarial_clean_accuracy")]
+    head = claims[0]
+    assert (head.scratch, head.pretrained, head.magnitude) == (40.0, 52.0, 12.0)
+    assert head.band == pytest.approx(difference_band(binomial_se(40.0, 1000),
+                                                      binomial_se(52.0, 1000)))
+    assert head.holds is True and "one seed" in head.band_kind
+    assert head.paper_values == "45.8 → 57.4" and "+11.6" in head.paper_magnitude
+    assert "+9.2" in claims[3].paper_magnitude and "+1.8" in claims[4].paper_magnitude
+    clean = claims[2]
+    assert clean.metric == "clean accuracy" and clean.verdict == "not resolved at this scale"
+    assert "about the same" in clean.statement and clean.paper_values == "87.3 → 87.1"
+
+
+def test_claims_use_the_seed_spread_with_two_seeds():
+    claims = SECTION.judge(_rows(seeds=(0, 1)), "smoke")
+    head = claims[0]
+    assert head.seeds == 2 and "seeds" in head.band_kind
+    assert head.band == pytest.approx(seed_band([40.0, 40.5], [52.0, 52.5]))
+    assert "CIFAR-10" in head.paper_values and "CIFAR-100" in head.paper_magnitude
+
+
+def test_claims_say_which_rows_are_missing():
+    rows = _rows()
+    with pytest.raises(ValueError, match="adversarial_pretrained"):
+        SECTION.judge(rows[rows.method != "adversarial_pretrained"], "smoke")
+
+
+def test_the_figure_draws():
+    import matplotlib.pyplot as plt
+
+    fig = SECTION.figure("sanity_curves", _rows(), "smoke")
+    assert len(fig.axes) == 2 and all(ax.lines for ax in fig.axes)
+    plt.close(fig)
 
 
 # -- evaluation helpers on a tiny model -------------------------------------------------------
@@ -159,20 +481,29 @@ def test_pgd_accuracy_is_at_most_clean(tiny):
     assert clean > 0.9 and 0 <= robust <= clean and robust < clean
 
 
+def test_clean_accuracy_is_one_minus_the_top1_error(tiny):
+    from lib.metrics.classification import top1_error
+
+    model, data = tiny
+    with torch.no_grad():
+        logits = model(data.images.float() / 255)
+    assert clean_accuracy(model, data, CPU) == pytest.approx(1 - top1_error(logits, data.labels))
+
+
 def test_eps_zero_is_clean_accuracy(tiny):
     model, data = tiny
     clean = clean_accuracy(model, data, CPU)
     assert pgd_accuracy(model, data, CPU, eps=0.0, step_size=0.01, steps=5) == clean
-    assert accuracy_vs_eps(model, data, CPU, [0.0], steps=3)[0]["accuracy"] == clean
+    assert pgd_accuracy(model, data, CPU, eps=0.0, step_size=0.0, steps=0) == clean
 
 
 def test_sweeps_fall_and_reach_zero(tiny):
     model, data = tiny
-    by_eps = [r["accuracy"] for r in accuracy_vs_eps(model, data, CPU, [0, 0.05, 0.1, 0.3, 0.6],
-                                                    steps=10)]
+    by_eps = [100 * pgd_accuracy(model, data, CPU, eps, eps / 4, 10)
+              for eps in (0, 0.05, 0.1, 0.3, 0.6)]
     se = binomial_se(max(by_eps), len(data))
-    assert non_increasing(by_eps, 2 * se) and by_eps[-1] <= 0.05
-    by_steps = [r["accuracy"] for r in accuracy_vs_steps(model, data, CPU, 0.1, 0.025, [0, 1, 5, 20])]
+    assert non_increasing(by_eps, 2 * se) and by_eps[-1] <= 5
+    by_steps = [100 * pgd_accuracy(model, data, CPU, 0.1, 0.025, k) for k in (0, 1, 5, 20)]
     assert non_increasing(by_steps, 2 * se)
 
 
@@ -193,36 +524,54 @@ def test_helper_validation(tiny):
     with pytest.raises(ValueError, match="at least one"):
         pgd_accuracy(model, data.subset([]), CPU, eps=0.1, step_size=0.01, steps=1)
     assert non_increasing([0.5, 0.4, 0.41, 0.1], 0.02) and not non_increasing([0.3, 0.5], 0.1)
-    assert binomial_se(0.0, 100) > 0 and math.isclose(binomial_se(0.5, 100), 0.05)
+    assert binomial_se(0.0, 100) > 0 and math.isclose(binomial_se(50.0, 100), 5.0)
 
 
-# -- one row end to end at smoke --------------------------------------------------------------
+# -- the section end to end at smoke ----------------------------------------------------------
 
-def test_smoke_row_end_to_end(tmp_path, monkeypatch):
-    """Adversarial pre-training and tuning at smoke: the source and the tuned
-    model train through the run cache, then clean / PGD-20 / AutoAttack and the
-    sanity curves are scored (a few seconds on one thread)."""
-    from lib.training import train_or_load
+def test_smoke_section_end_to_end(smoke_env, tmp_path, monkeypatch):
+    """The whole section at smoke through a notebook session (the tests' shared
+    smoke run cache: five runs of seconds): tidy rows for every evaluation,
+    every table, figure and claim drawn from them, and a second execution —
+    with the note edited — evaluates nothing again."""
+    import matplotlib.pyplot as plt
 
-    monkeypatch.setenv("RUNS_DIR", str(tmp_path / "runs"))
-    s = adversarial_settings("smoke")
-    run = train_or_load(row_run("smoke", "adversarial_pretrained"), device=CPU, verbose=False)
-    assert not run.from_cache and len(run.history) == s.finetune.epochs
-    assert (tmp_path / "runs" / adversarial_source_run("smoke").key() / "model.pt").exists()
-    test = attack_test_data("smoke", "fashion_mnist", 40).build()
-    aa = attack_test_data("smoke", "fashion_mnist", 4).build()
-    entries = robustness_entries(run.model, test, s, CPU, autoattack=aa)
-    values = {(e["metric"], e["detail"]): e["value"] for e in entries}
-    assert set(values) == {("clean_accuracy", "pgd set"), ("pgd_accuracy", "pgd set"),
-                           ("clean_accuracy", "autoattack set"), ("pgd_accuracy", "autoattack set"),
-                           ("autoattack_accuracy", "autoattack set")}
-    assert all(0 <= v <= 100 for v in values.values())
-    assert values["pgd_accuracy", "pgd set"] <= values["clean_accuracy", "pgd set"]
-    assert values["autoattack_accuracy", "autoattack set"] <= values["clean_accuracy", "autoattack set"]
-    curves = sanity_curves(run.model, test, s, CPU)
-    assert [c["eps"] for c in curves if c["check"] == "eps"] == pytest.approx(
-        [m * s.eps for m in s.eps_multiples])
-    assert [c["steps"] for c in curves if c["check"] == "steps"] == list(s.steps_grid)
-    assert curves[0]["accuracy"] == pytest.approx(values["clean_accuracy", "pgd set"])
-    again = train_or_load(row_run("smoke", "adversarial_pretrained"), device=CPU, verbose=False)
-    assert again.from_cache
+    from lib import notebook
+
+    monkeypatch.setenv("PROGRESS_LOG", str(tmp_path / "progress.log"))
+    session = notebook.start("adversarial", "smoke", None, "cpu")
+    rows = session.run()
+    s = session.settings
+    assert set(rows.section) == {"adversarial"} and set(rows.build) == {session.build}
+    table3 = rows[rows.eval_set == "pgd"]
+    assert len(table3) == 2 * len(METHODS)
+    assert (table3.n == s.attack_size).all() and (table3.unit == "%").all()
+    pgd = table3[table3.metric == "pgd_accuracy"]
+    assert (pgd.eps == s.eps).all() and (pgd.steps == s.test_steps).all()
+    by_metric = table3.pivot_table(index="method", columns="metric", values="value")
+    assert (by_metric.pgd_accuracy <= by_metric.clean_accuracy).all()
+    aa = rows[rows.eval_set == "autoattack"].set_index("metric").value
+    assert aa["autoattack_accuracy"] <= aa["clean_accuracy"]
+    assert all(ok for _, ok in sanity_verdicts(rows)), sanity_verdicts(rows)
+    history = rows[rows.epoch.notna()]
+    assert set(history.method) == {"adversarial_source"}
+    assert len(history[history.metric == "train_loss"]) == s.source_recipe.epochs
+    for name in SECTION.tables:
+        assert len(session.section.table(name, rows, "smoke"))
+    plt.close(session.section.figure("sanity_curves", rows, "smoke"))
+    assert len(session.judged()) == 3 * len(s.targets)
+
+    monkeypatch.setitem(SETTINGS, "smoke", replace(s, note="edited prose"))
+    def recomputed(*args, **kwargs):
+        pytest.fail("an evaluation was recomputed")
+
+    monkeypatch.setattr(section.Evaluation, "measure", recomputed)
+    monkeypatch.setattr("lib.evaluation.clean.predict_logits", recomputed)
+    again = notebook.start("adversarial", "smoke", None, "cpu")
+    rerun = again.run()
+    assert again._counts == {"trained": 0, "cached": 1 + len(METHODS)}
+    columns = ["dataset", "method", "metric", "eval_set", "eps", "steps", "epoch", "value"]
+    key = ["dataset", "method", "metric", "eval_set", "eps", "steps", "epoch"]
+    assert rerun[columns].sort_values(key).reset_index(drop=True).equals(
+        rows[columns].sort_values(key).reset_index(drop=True))
+    assert np.isfinite(rerun.value).all()

@@ -1,65 +1,134 @@
-"""The class-imbalance section (paper §3.2): settings, method registry, rows."""
+"""The class-imbalance section (paper §3.2) on the section protocol:
+settings per preset, the method registry, the plan (run keys unchanged), the
+memoized evaluation, the rows, the tables, the figures and the claims."""
 
 import dataclasses
+import hashlib
+import math
+from types import SimpleNamespace
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from lib.claims import VERDICTS, difference_band, seed_band, weighted_binomial_se
+from lib.data.base import ImageDataset
 from lib.imbalance import minority_classes, power_law_class_sizes
-from lib.presets import get_preset, preset_names
+from lib.presets import PRESETS, get_preset, preset_names
+from lib.results import tidy
+from lib.sections import SECTIONS, get_section
+from lib.sections import base as section_base
 from lib.sections import imbalance as section
 
-EXPECTED_METHODS = ["normal", "cost_sensitive", "oversampling", "smote", "pretraining",
-                    "logit_adjustment"]
+matplotlib.use("Agg")
+
+CPU = torch.device("cpu")
+METHOD_NAMES = list(section.METHODS)
+SCRATCH_METHODS = [m for m in METHOD_NAMES if section.METHODS[m].arms == ("scratch",)]
+
+# RunConfig.key() of every run the code before the section protocol trained
+# at the quick preset (computed from /work/baseline): 6 methods × γ ∈ {0.2, 2.0}
+# and the shared pre-trained source.
+QUICK_KEYS = {
+    "13443145f29e1ca3",  # the source (pre-training on the fractal set)
+    "4c92868691ff2c1d", "8636a807959cab3e", "9a82360a0d2a0886", "e0470dbc6b9ecacd",
+    "aca62a48cd123623", "e54963e98883d565",  # γ = 0.2
+    "3e692ab1c3c39c57", "317e2e81702c0692", "f21d0d96966d91c2", "81867ef4b8787e11",
+    "3bfe5187109aa7c5", "e5432e8044fde9ee",  # γ = 2.0
+}
+# The same for the paper preset: 421 keys (2 targets × 7 γ × 5 seeds × 6 methods
+# and the source), as the sha256 of the sorted keys joined by newlines.
+PAPER_KEYS = (421, "f1ac726e2d8a966ce065f40353e917409c29a7facfe613837bc79dc9fb088ffd")
+
+
+# -- the section and its settings ---------------------------------------------------------
+
+def test_section_is_registered_under_its_module_name():
+    assert get_section("imbalance") is section.SECTION
+    assert SECTIONS["imbalance"] is section.SECTION
+    assert section.SECTION.name == "imbalance"
+    assert set(section.SECTION.tables) >= {"table2", "paper_table2", "training_facts",
+                                           "recipe_selection"}
+    assert set(section.SECTION.figures) == {"figure3", "error_vs_gamma"}
 
 
 @pytest.mark.parametrize("name", preset_names())
 def test_settings_exist_for_every_preset(name):
-    settings = section.settings_for(name)
-    assert settings is section.settings_for(get_preset(name))
+    settings = section.SECTION.settings_for(name)
+    assert settings is section.SETTINGS[name] is section.settings_for(get_preset(name))
     assert settings.targets and settings.gammas and settings.seeds
-    assert settings.figure_gamma in settings.gammas  # Figure 3 is drawn at one of them
-    assert settings.method_names() == EXPECTED_METHODS
+    assert settings.figure_gamma in settings.gammas
+    assert settings.method_names() == METHOD_NAMES
     for target in settings.targets:
         a, b = settings.largest_smallest(target)
         assert a > b > 0
         for gamma in settings.gammas:
             sizes = settings.class_sizes(target, gamma)
             assert sizes[0] == a and sizes[-1] == b
-    assert "gammas" in settings.describe()
+    assert settings.describe() == settings.describe() and "gammas" in settings.describe()
 
 
 def test_paper_settings_follow_the_paper():
-    s = section.settings_for("paper")
+    s = section.SETTINGS["paper"]
     assert s.targets == ("cifar10", "cifar100")
     assert s.gammas == (0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0)
     assert s.largest_smallest("cifar10") == (5000, 250)
     assert s.largest_smallest("cifar100") == (500, 25)
     assert (s.scratch.epochs, s.scratch.lr, s.scratch.dropout) == (100, 0.1, 0.3)
     assert (s.pretraining.epochs, s.pretraining.lr, s.pretraining.dropout) == (50, 0.001, 0.0)
+    assert s.seeds == PRESETS["paper"].seeds
 
 
-def test_unknown_preset_and_method_name_the_choices():
-    with pytest.raises(ValueError, match="quick"):
-        section.settings_for("huge")
+def test_a_preset_without_settings_fails_naming_the_section_and_the_preset(monkeypatch):
+    partial = {k: v for k, v in section.SETTINGS.items() if k != "quick"}
+    with pytest.raises(ValueError, match=r"'imbalance'.*'quick'"):
+        dataclasses.replace(section.SECTION, settings=partial)
+    # a preset added to PRESETS without imbalance settings fails the same way
+    huge = dataclasses.replace(PRESETS["paper"], name="huge")
+    monkeypatch.setattr(section_base, "PRESETS", {**PRESETS, "huge": huge})
+    with pytest.raises(ValueError, match=r"'imbalance'.*'huge'"):
+        section_base.per_preset(section.NAME, section.SETTINGS)
+    with pytest.raises(ValueError, match="quick"):  # an unknown name lists the presets
+        section.SECTION.settings_for("tiny")
+
+
+def test_settings_reject_an_unknown_method_or_figure_gamma():
+    base = section.SETTINGS["smoke"]
     with pytest.raises(ValueError, match="smote"):
-        section.build_run("undersampling", get_preset("smoke"), section.settings_for("smoke"),
+        dataclasses.replace(base, methods=("undersampling",))
+    with pytest.raises(ValueError, match="figure_gamma"):
+        dataclasses.replace(base, figure_gamma=0.5)
+
+
+# -- methods ------------------------------------------------------------------------------
+
+def test_the_registry_holds_the_papers_methods_and_one_beyond():
+    assert METHOD_NAMES == ["normal", "cost_sensitive", "oversampling", "smote", "pretraining",
+                            "logit_adjustment"]
+    assert section.baselines() == ["normal", "cost_sensitive", "oversampling", "smote"]
+    assert [m for m in METHOD_NAMES if not section.METHODS[m].in_paper] == ["logit_adjustment"]
+    with pytest.raises(ValueError, match="smote"):
+        section.build_run("undersampling", get_preset("smoke"), section.SETTINGS["smoke"],
                           "fashion_mnist", 0.2, 0)
 
 
-@pytest.mark.parametrize("method", EXPECTED_METHODS)
+@pytest.mark.parametrize("method", METHOD_NAMES)
 @pytest.mark.parametrize("name", preset_names())
-def test_registry_builds_a_run_for_every_method(name, method):
-    preset, settings = get_preset(name), section.settings_for(name)
-    target, gamma = settings.targets[0], settings.gammas[0]
-    config = section.build_run(method, preset, settings, target, gamma, seed=3)
+def test_every_method_builds_its_run(name, method):
+    preset, settings = get_preset(name), section.SETTINGS[name]
     m = section.METHODS[method]
+    assert isinstance(m, section_base.Method) and len(m.arms) == 1
+    target, gamma = settings.targets[0], settings.gammas[0]
+    cell = dict(target=target, gamma=gamma, seed=3)
+    (config,) = m.plan(section.Context(preset, settings), m.arms[0], cell)
+    assert config == section.build_run(method, preset, settings, target, gamma, seed=3)
     transforms = [t for t, _ in config.data.transforms]
     assert transforms[0] == "power_law_imbalance"
     assert config.data.size is None and config.data.split_seed == 3 and config.seed == 3
     assert config.data.dataset.name == target
-    if m.arm == "pretrained":
+    if m.arms == ("pretrained",):
         assert config.init is not None and config.recipe == settings.pretraining
         assert config.recipe.dropout == 0.0
     else:
@@ -69,20 +138,20 @@ def test_registry_builds_a_run_for_every_method(name, method):
     assert transforms[1:] == expected_extra
     assert config.objective == ("logit_adjusted" if method == "logit_adjustment"
                                 else "cross_entropy")
-    assert m.in_paper == (method != "logit_adjustment")
     config.key()  # hashable and serialisable
 
 
-def test_runs_differ_across_methods_and_gammas():
-    preset, settings = get_preset("paper"), section.settings_for("paper")
-    keys = {section.build_run(m, preset, settings, "cifar10", g, 0).key()
-            for m in EXPECTED_METHODS for g in settings.gammas}
-    assert len(keys) == len(EXPECTED_METHODS) * len(settings.gammas)
+@pytest.mark.parametrize("method", METHOD_NAMES)
+def test_a_planning_context_cannot_train(method):
+    m = section.METHODS[method]
+    context = section.Context(get_preset("smoke"), section.SETTINGS["smoke"])
+    with pytest.raises(RuntimeError, match="planning"):
+        m.train(context, m.arms[0], dict(target="fashion_mnist", gamma=0.2, seed=0))
 
 
-@pytest.mark.parametrize("method", ["normal", "oversampling", "smote", "cost_sensitive"])
+@pytest.mark.parametrize("method", SCRATCH_METHODS)
 def test_built_training_set_follows_the_power_law(method):
-    preset, settings = get_preset("smoke"), section.settings_for("smoke")
+    preset, settings = get_preset("smoke"), section.SETTINGS["smoke"]
     gamma = settings.gammas[0]
     expected = power_law_class_sizes(10, gamma, *settings.largest_smallest("fashion_mnist"))
     config = section.build_run(method, preset, settings, "fashion_mnist", gamma, seed=0)
@@ -96,7 +165,6 @@ def test_built_training_set_follows_the_power_law(method):
         w = train.weights.numpy()
         assert w.mean() == pytest.approx(1.0, rel=1e-5)
         assert w[train.labels.numpy() == 9][0] > w[train.labels.numpy() == 0][0]
-    # reproducible by seed, different with another seed
     again, _ = config.data.build()
     assert np.array_equal(train.images.numpy(), again.images.numpy())
     other, _ = dataclasses.replace(config.data, split_seed=1).build()
@@ -104,58 +172,252 @@ def test_built_training_set_follows_the_power_law(method):
                               other.images.numpy()[:expected[0]])
 
 
+# -- the plan: run keys unchanged -----------------------------------------------------------
+
+def test_quick_plan_has_the_run_keys_of_the_old_code():
+    planned = section.SECTION.planned("quick")
+    assert {c.key() for c in planned} == QUICK_KEYS
+    assert len(planned) == len(QUICK_KEYS)
+
+
+def test_paper_plan_has_the_run_keys_of_the_old_code():
+    keys = sorted({c.key() for c in section.SECTION.planned("paper")})
+    assert (len(keys), hashlib.sha256("\n".join(keys).encode()).hexdigest()) == PAPER_KEYS
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_plan_lists_parents_before_children(name):
+    planned = section.SECTION.planned(name)
+    position = {c.key(): i for i, c in enumerate(planned)}
+    settings = section.SETTINGS[name]
+    cells = len(settings.targets) * len(settings.gammas) * len(settings.seeds)
+    assert len(section.plan(get_preset(name))) == cells * len(METHOD_NAMES)
+    for config in planned:
+        if config.init is not None:
+            assert position[config.init.key()] < position[config.key()]
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
 def test_imbalance_errors():
     labels = np.repeat(np.arange(3), 4)
     logits = np.eye(3)[labels].copy()
     logits[labels == 2] = np.eye(3)[0]  # class 2 always wrong
     logits[0] = np.eye(3)[1]  # one class-0 error
-    errors = section.imbalance_errors(logits, labels, [10, 3, 2])  # minority: 1, 2
-    assert errors["error"] == pytest.approx(100 * 5 / 12)
-    assert errors["minority_error"] == pytest.approx(50.0)
-    assert errors["class_error"].tolist() == pytest.approx([25.0, 0.0, 100.0])
-    assert minority_classes([10, 3, 2]).tolist() == [1, 2]
+    errors = section.imbalance_errors(logits, labels, [10, 3, 2, 1])  # minority: 1, 2, 3
+    assert errors["error"] == pytest.approx(100 * 5 / 12) and errors["n"] == 12
+    assert errors["minority_error"] == pytest.approx(50.0) and errors["minority_n"] == 8
+    assert errors["class_error"][:3] == pytest.approx([25.0, 0.0, 100.0])
+    assert errors["class_error"][3] is None and errors["class_n"] == [4, 4, 4, 0]
+    assert minority_classes([10, 3, 2, 1]).tolist() == [1, 2, 3]
+
+
+def test_evaluation_is_memoized_on_the_run_and_the_test_spec(tmp_path, monkeypatch):
+    from lib.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("wrn-10-1", 3, 1)
+    images = ImageDataset(torch.zeros(6, 1, 8, 8, dtype=torch.uint8),
+                          torch.tensor([0, 0, 1, 1, 2, 2]), 3)
+    run = SimpleNamespace(model=model, key="run-a", digest="d1")
+    spec = section.target_test_data(get_preset("smoke"), "fashion_mnist")
+    built = []
+
+    def load():
+        built.append(1)
+        return images
+
+    first = section.evaluate_run(run, spec, [5, 2, 1], CPU, runs_dir=tmp_path, images=load)
+    monkeypatch.setattr(section, "predict_logits", lambda *a: pytest.fail("evaluated twice"))
+    second = section.evaluate_run(run, spec, [5, 2, 1], CPU, runs_dir=tmp_path,
+                                  images=lambda: pytest.fail("images built on a memo hit"))
+    assert first == second and built == [1] and first["n"] == 6
+    with torch.no_grad():  # the weights are not hashed: the run's key and digest are
+        model.classifier.bias.add_(1.0)
+    assert section.evaluate_run(run, spec, [5, 2, 1], CPU, runs_dir=tmp_path,
+                                images=lambda: pytest.fail("rebuilt")) == first
+    for changed in (dict(run=SimpleNamespace(model=model, key="run-b", digest="d1")),
+                    dict(sizes=[5, 3, 1]),
+                    dict(spec=dataclasses.replace(spec, size=100))):
+        with pytest.raises(pytest.fail.Exception):
+            section.evaluate_run(changed.get("run", run), changed.get("spec", spec),
+                                 changed.get("sizes", [5, 2, 1]), CPU, runs_dir=tmp_path,
+                                 images=load)
+
+
+def test_result_entries_carry_units_axes_and_counts():
+    errors = {"error": 40.0, "n": 12, "minority_error": 50.0, "minority_n": 8,
+              "class_error": [25.0, 0.0, None], "class_n": [4, 4, 0]}
+    run = SimpleNamespace(history=[{"accuracy": 0.75}], info={"train_size": 30})
+    entries = section.result_entries(errors, run, 0.2)
+    by_metric = {}
+    for e in entries:
+        by_metric.setdefault(e["metric"], []).append(e)
+    assert [e["class_index"] for e in by_metric["class_error"]] == [0, 1]  # no test image: no row
+    assert by_metric["error"][0]["n"] == 12 and by_metric["minority_error"][0]["n"] == 8
+    assert by_metric["final_train_error"][0]["value"] == pytest.approx(25.0)
+    assert by_metric["train_size"][0]["unit"] == "images"
+    assert {e["unit"] for m, es in by_metric.items() if m != "train_size" for e in es} == {"%"}
+    assert {e["gamma"] for e in entries} == {0.2}
+    tidy([{**e, "section": "imbalance", "dataset": "d", "arm": "scratch", "method": "normal",
+           "seed": 0} for e in entries])  # valid rows
+
+
+# -- tables, figures and claims on made-up rows --------------------------------------------
+
+def made_up_rows(errors, n=1000, minority_n=700, num_classes=10):
+    """Rows as ``run`` returns them: ``errors[(target, method, gamma, seed)] =
+    (total, minority)``; per-class error = minority on classes ≥ 1."""
+    rows = []
+    for (target, method, gamma, seed), (total, minority) in errors.items():
+        common = dict(section="imbalance", dataset=target, method=method, seed=seed,
+                      gamma=gamma, arm=section.METHODS[method].arms[0])
+        rows += [dict(common, metric="error", value=total, unit="%", n=n),
+                 dict(common, metric="minority_error", value=minority, unit="%", n=minority_n),
+                 dict(common, metric="final_train_error", value=1.0, unit="%", n=100),
+                 dict(common, metric="train_size", value=100.0, unit="images")]
+        rows += [dict(common, metric="class_error", class_index=c, unit="%", n=n // num_classes,
+                      value=total / 2 if c == 0 else minority) for c in range(num_classes)]
+    return tidy(rows)
+
+
+BASE_ERRORS = {"normal": (30, 40), "cost_sensitive": (28, 36), "oversampling": (26, 30),
+               "smote": (25, 33), "pretraining": (10, 12), "logit_adjustment": (27, 31)}
+
+
+def sweep_rows(targets=("fashion_mnist",), gammas=(0.2,), seeds=(0,), shift=0.0):
+    return made_up_rows({(t, m, g, s): (total + g + s * shift, minority + g)
+                         for t in targets for g in gammas for s in seeds
+                         for m, (total, minority) in BASE_ERRORS.items()})
+
+
+def test_one_seed_claims_use_the_weighted_binomial_band():
+    preset = get_preset("smoke")
+    claims = section.SECTION.judge(sweep_rows(), preset)
+    assert [c.key for c in claims] == ["imbalance_total", "imbalance_minority",
+                                       "imbalance_normal"]
+    total, minority, normal = claims
+    assert (total.scratch, total.pretrained) == pytest.approx((25.2, 10.2))  # SMOTE, best
+    se = lambda p, n: weighted_binomial_se([1.0], [p], [n])  # noqa: E731
+    assert total.band == pytest.approx(difference_band(se(25.2, 1000), se(10.2, 1000)))
+    assert (minority.scratch, minority.pretrained) == pytest.approx((30.2, 12.2))  # oversampling
+    assert minority.band == pytest.approx(difference_band(se(30.2, 700), se(12.2, 700)))
+    assert normal.scratch == pytest.approx(30.2) and normal.labels[0] == "normal training"
+    assert all(c.verdict == VERDICTS[0] and c.holds for c in claims)
+    assert total.magnitude == pytest.approx(15.0)
+    assert "SMOTE 19.7% vs pre-training 8.0%" in total.paper_values
+    assert "11.7 points (CIFAR-10)" in total.paper_magnitude
+    assert "one seed" in total.band_kind and total.seeds == 1
+
+
+def test_several_seeds_use_the_seed_spread_and_datasets_are_not_pooled():
+    preset = get_preset("paper")
+    settings = section.SETTINGS["paper"]
+    rows = sweep_rows(targets=("cifar10", "cifar100"), gammas=(0.2, 2.0), seeds=(0, 1, 2),
+                      shift=1.0)
+    rows = rows[~((rows.dataset == "cifar100") & (rows.method == "pretraining")
+                  & (rows.metric == "error"))]  # no total error of pre-training on CIFAR-100
+    claims = section.claims(rows, dataclasses.replace(settings, gammas=(0.2, 2.0),
+                                                      seeds=(0, 1, 2)), preset)
+    assert [(c.dataset, c.key) for c in claims] == [
+        ("cifar10", "imbalance_total"), ("cifar10", "imbalance_minority"),
+        ("cifar10", "imbalance_normal"), ("cifar100", "imbalance_minority")]
+    total = claims[0]
+    per_seed = lambda m: [np.mean([BASE_ERRORS[m][0] + g + s for g in (0.2, 2.0)])  # noqa: E731
+                          for s in (0, 1, 2)]
+    assert total.band == pytest.approx(seed_band(per_seed("smote"), per_seed("pretraining")))
+    assert total.seeds == 3 and "3 seeds" in total.band_kind
+    assert "mean over γ = 0.2, 2.0" in total.paper_values and "CIFAR-100" not in total.paper_values
+
+
+def test_a_difference_inside_the_band_is_not_resolved():
+    errors = {"normal": (20, 30), "smote": (19, 25), "pretraining": (18.5, 24)}
+    rows = made_up_rows({("fashion_mnist", m, 0.2, 0): v for m, v in errors.items()},
+                        n=500, minority_n=400)
+    claims = section.claims(rows, section.SETTINGS["smoke"], get_preset("smoke"))
+    assert [c.verdict for c in claims] == [VERDICTS[2]] * 3
+    assert all(c.holds is None for c in claims)
+
+
+@pytest.mark.parametrize("gammas", [(0.2,), (0.2, 2.0)])
+def test_tables_and_figures_draw_from_the_rows(gammas):
+    preset = get_preset("quick")
+    settings = dataclasses.replace(section.SETTINGS["quick"], gammas=gammas)
+    rows = sweep_rows(gammas=gammas)
+    table = section.table2(rows, settings, preset)
+    assert table.shape == (len(METHOD_NAMES), len(gammas))
+    assert table.index.get_level_values("source").unique().tolist() == ["ours (quick preset)"]
+    assert table.loc[("ours (quick preset)", "fashion_mnist", "SMOTE"), 0.2] == "25.2 / 33.2"
+    facts = section.training_facts(rows, settings, preset)
+    steps = facts.xs("Pre-Training", level="method")["optimizer steps"]
+    assert (steps == math.ceil(100 / settings.pretraining.batch_size)
+            * settings.pretraining.epochs).all()
+    assert facts.loc[("fashion_mnist", 0.2, "Normal Training"), "optimizer steps"] == \
+        math.ceil(100 / settings.scratch.batch_size) * settings.scratch.epochs
+    sentences = section.direction_sentences(rows, settings, preset)
+    assert sentences.count("\n") == len(gammas) - 1 and VERDICTS[0] in sentences
+    assert "10 of 10 classes" in section.figure3_sentences(rows, settings, preset)
+    figure = section.figure3(rows, settings, preset)
+    assert len(figure.axes) == 1 and len(figure.axes[0].patches) == 20
+    curves = section.error_vs_gamma(rows, settings, preset)
+    if len(gammas) == 1:
+        assert "one γ" in curves.axes[0].texts[0].get_text()
+    else:
+        assert len(curves.axes) == 2 and len(curves.axes[0].lines) == len(METHOD_NAMES)
 
 
 def test_paper_table2_transcription():
     table = section.paper_table2()
-    assert table.shape == (10, 7)
-    assert list(table.columns) == list(section.PAPER_GAMMAS)
-    assert table.loc[("cifar10", "Pre-Training"), 0.2] == "8.0 / 8.8"
-    assert table.loc[("cifar100", "SMOTE"), 2.0] == "45.8 / 56.3"
+    assert table.shape == (10, 7) and list(table.columns) == list(section.PAPER_GAMMAS)
+    assert table.loc[("paper (Table 2)", "cifar10", "Pre-Training"), 0.2] == "8.0 / 8.8"
+    assert table.loc[("paper (Table 2)", "cifar100", "SMOTE"), 2.0] == "45.8 / 56.3"
     values = section.paper_table2_values()
     assert len(values) == 70 and (values.error <= values.minority_error + 10).all()
-    # the paper's claim holds in its own table
-    for (dataset, gamma), s in values.groupby(["dataset", "gamma"]):
+    for _, s in values.groupby(["dataset", "gamma"]):  # the claim holds in the paper's table
         s = s.set_index("method")
         assert s.loc["Pre-Training"].error < s.drop("Pre-Training").error.min()
+    titles = {section.METHODS[m].title for m in METHOD_NAMES if section.METHODS[m].in_paper}
+    assert titles == set(values.method)
 
 
-def test_smoke_end_to_end_rows(monkeypatch, tmp_path):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
+# -- the smoke preset, end to end -------------------------------------------------------------
+
+@pytest.mark.slow
+def test_smoke_end_to_end(smoke_env, tmp_path, monkeypatch, capsys):
+    """The real smoke sweep through a session (the test session's shared run
+    cache, see conftest.py): every row, table, figure and claim; a second run
+    trains and evaluates nothing."""
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv("PROGRESS_LOG", str(tmp_path / "progress.log"))
     from lib import notebook
 
-    session = notebook.start(section.SECTION, "smoke", device="cpu")
-    base = section.settings_for("smoke")
-    tiny = dataclasses.replace(base, extremes=(("fashion_mnist", (20, 4)),),
-                               scratch=dataclasses.replace(base.scratch, epochs=1),
-                               methods=("normal", "cost_sensitive"))
-    rows = section.run_imbalance(session, tiny, verbose=False)
-    frame = pd.DataFrame(rows)
-    assert set(frame.method) == {"normal", "cost_sensitive"}
-    assert set(frame.arm) == {"scratch"} and set(frame.strength) == {0.2}
-    per_run = frame.groupby("method").metric.value_counts().unstack()
-    assert (per_run["class_error"] == 10).all() and (per_run["error"] == 1).all()
-    assert (per_run["minority_error"] == 1).all()
-    assert frame.loc[frame.metric == "train_size", "value"].tolist() == \
-        [float(sum(tiny.class_sizes("fashion_mnist", 0.2)))] * 2
-    session.record(rows)
-    summary = section.summary(session.results(), tiny)
-    assert len(summary) == 2 and summary.error.between(0, 100).all()
-    table = section.table2(summary, "fashion_mnist")
-    assert list(table.index) == ["Normal Training", "Cost Sensitive"]
-    assert table.loc["Normal Training", 0.2].count(" / ") == 1
-    per_class = section.per_class_errors(session.results(), tiny, "fashion_mnist", 0.2,
-                                         methods=("normal", "cost_sensitive"))
-    assert per_class.shape == (10, 2)
+    session = notebook.start("imbalance", "smoke", device="cpu")
+    settings = session.settings
+    rows = session.run()
+    assert set(rows.section) == {"imbalance"} and set(rows.method) == set(METHOD_NAMES)
+    assert set(rows.gamma.astype(float)) == {0.2}
+    per_run = rows.groupby("method").metric.value_counts().unstack()
+    assert (per_run["class_error"] == 10).all() and (per_run[["error", "minority_error",
+                                                              "final_train_error",
+                                                              "train_size"]] == 1).all().all()
+    errors = rows[rows.metric == "error"]
+    assert (pd.to_numeric(errors.n) == PRESETS["smoke"].test_size).all()
+    assert errors.value.between(0, 100).all()
+    sizes = settings.class_sizes("fashion_mnist", 0.2)
+    train = rows[rows.metric == "train_size"].set_index("method").value
+    assert train["normal"] == sum(sizes) and train["smote"] == 10 * sizes[0]
+    for name in section.SECTION.tables:
+        assert session.section.table(name, rows, session.preset) is not None
+    for name in section.SECTION.figures:
+        figure = session.section.figure(name, rows, session.preset)
+        assert figure.axes
+        plt.close(figure)
+    assert [c.key for c in session.judged()] == ["imbalance_total", "imbalance_minority",
+                                                 "imbalance_normal"]
+    monkeypatch.setattr(section, "predict_logits", lambda *a: pytest.fail("re-evaluated"))
+    capsys.readouterr()
+    second = notebook.start("imbalance", "smoke", device="cpu").run()
+    assert f"0 run(s) trained, {len(METHOD_NAMES)} taken from the run cache" in \
+        capsys.readouterr().out
+    assert second.value.tolist() == rows.value.tolist()

@@ -1,29 +1,78 @@
-"""The §3.1 section pipeline: settings per preset, the method registry, and a
-tiny end-to-end GLC sweep producing result rows and an area under the error curve."""
+"""The §3.1 section on the section protocol: settings per preset, the method
+registry, the plan (pinned to the run keys the code before the protocol
+trained), the rows, tables, figures and claims, and a tiny end-to-end sweep."""
 
 from dataclasses import replace
-from types import SimpleNamespace
 
+import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
-from lib.presets import Recipe, get_preset, preset_names
-from lib.sections.label_noise import (ARMS, METHODS, SETTINGS, LabelNoiseStudy, area_rows,
-                                      claims, error_rows, paper_table1, planned_runs,
-                                      settings_for, sweep)
+from lib.claims import Claim
+from lib.metrics import area_under_error_curve
+from lib.presets import PRESETS, Recipe, get_preset, preset_names
+from lib.results import tidy
+from lib.sections import get_section
+from lib.sections.base import ARMS, DeferredRun, Method
+from lib.sections.label_noise import (
+    COMPARISONS,
+    METHODS,
+    PAPER_TABLE1,
+    SECTION,
+    SETTINGS,
+    Study,
+    area_rows,
+    trapezoid_weights,
+)
+from lib.training import RunConfig, default_runs_dir
 
+matplotlib.use("Agg")
+
+# Every config the code before the section protocol passed to train_or_load at the
+# quick preset (stage 1 of every cell, Figure 1's long run and its reference, and the
+# source run), computed from /work/baseline: the shipped checkpoint and the quick
+# cache stay valid only if these keys do not move.
+QUICK_KEYS = {
+    "01ba91a3d61fdb79", "0e28a1329831aaa1", "108e800e2e7d97a1", "13443145f29e1ca3",
+    "36c951fcc6f4121c", "42b5d22d6c3c418b", "4b698fb518e864b2", "5500c88f928d5aba",
+    "66ac093b38b3cba3", "69be3508ad648f85", "6bd2e8c37ad54b0c", "6fcfebe9a34802e2",
+    "701f93d01a6d9770", "74d8d7be9aa368b2", "76f5e86539198a93", "804f32d3a9df189b",
+    "81ac1f72663eb6cc", "90379d289715e305", "9581f99e6c7ce42b", "97e980ace710493c",
+    "9d396eafc35c98c3", "a5416fcdd7a57893", "aedc6f8ee1ba4a82", "b5f8422db56c5fc1",
+    "d31b29aa63fb07c4", "d9bc09b00ab2352b", "daece53d59d18000",
+}
+# The old ``planned_runs`` (runs a cold sweep trains, the source not counted).
+OLD_PLANNED_RUNS = {"smoke": 26, "quick": 50, "paper": 266}
+
+
+def _configs(entries):
+    return [e for e in entries if isinstance(e, RunConfig)]
+
+
+def _deferred(entries):
+    return [e for e in entries if isinstance(e, DeferredRun)]
+
+
+# -- settings -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", preset_names())
 def test_settings_exist_for_every_preset(name):
-    s = settings_for(name)
-    assert s is settings_for(get_preset(name))
+    s = SECTION.settings_for(name)
+    assert s is SECTION.settings_for(get_preset(name))
     assert set(s.methods) == set(METHODS)
     assert s.strengths[0] == 0.0 and s.strengths[-1] == 1.0  # the area spans s in [0, 1]
     assert s.trusted_fractions == (0.05, 0.1)
     assert s.kind == "uniform"
     assert set(s.targets) <= set(get_preset(name).targets)
-    assert planned_runs(s) > 0
-    assert "strengths" in s.describe()
+    assert "strengths" in s.describe() and s.describe() == s.describe()
+
+
+def test_the_section_is_registered():
+    assert get_section("label_noise") is SECTION
+    assert set(SECTION.settings) == set(PRESETS)
+    assert {"table1", "paper_table1"} <= set(SECTION.tables)
+    assert {"figure1", "figure2"} <= set(SECTION.figures)
 
 
 def test_paper_settings_follow_the_paper():
@@ -36,80 +85,248 @@ def test_paper_settings_follow_the_paper():
     assert s.train_size is None
 
 
-def test_registry_covers_the_four_methods():
-    assert set(METHODS) == {"no_correction", "forward", "glc_5", "glc_10"}
-    assert METHODS["glc_5"].trusted_fraction == 0.05
-    assert METHODS["glc_10"].trusted_fraction == 0.1
-    assert METHODS["forward"].trusted_fraction == 0.0
-    assert list(paper_table1().index) == [m.title for m in METHODS.values()]
-
-
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="strengths"):
         replace(SETTINGS["smoke"], strengths=(0.5,))
     with pytest.raises(ValueError, match="method"):
         replace(SETTINGS["smoke"], methods=("nope",))
     with pytest.raises(ValueError, match="preset"):
-        settings_for("huge")
+        SECTION.settings_for("huge")
+
+
+# -- methods --------------------------------------------------------------------------------
+
+def test_registry_covers_the_four_methods():
+    assert list(METHODS) == ["no_correction", "forward", "glc_5", "glc_10"]
+    assert METHODS["glc_5"].fact("trusted_fraction") == 0.05
+    assert METHODS["glc_10"].fact("trusted_fraction") == 0.1
+    assert METHODS["forward"].fact("trusted_fraction", 0.0) == 0.0
+    assert list(SECTION.table("paper_table1", None, "smoke").index) == \
+        [m.title for m in METHODS.values()]
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_method_plans_its_stages(name):
+    method = METHODS[name]
+    assert isinstance(method, Method) and method.arms == ARMS
+    study = Study(get_preset("quick"), SETTINGS["quick"])
+    cell = dict(target="fashion_mnist", seed=0, corruption=0.4)
+    for arm in ARMS:
+        planned = method.plan(study, arm, cell)
+        assert len(planned) == method.stages
+        assert all(isinstance(e, RunConfig) for e in planned[:-1])
+        if method.stages == 2:  # stage 2's loss needs the matrix from the trained stage 1
+            assert isinstance(planned[-1], DeferredRun) and planned[-1].parents == (planned[0],)
+        assert (planned[0].init is None) == (arm == "scratch")
+
+
+def test_forward_stage1_is_the_no_correction_run():
+    study = Study(get_preset("quick"), SETTINGS["quick"])
+    cell = dict(target="fashion_mnist", seed=0, corruption=0.8)
+    for arm in ARMS:
+        assert METHODS["forward"].plan(study, arm, cell)[0].key() == \
+            METHODS["no_correction"].plan(study, arm, cell)[0].key()
 
 
 def test_corruption_is_the_last_transform():
-    preset = get_preset("smoke")
-    study = LabelNoiseStudy(preset, SETTINGS["smoke"], "fashion_mnist")
-    spec = study.data(0.4, seed=3, trusted_fraction=0.1, part="untrusted")
+    study = Study(get_preset("smoke"), SETTINGS["smoke"])
+    spec = study.data(dict(target="fashion_mnist", seed=3, corruption=0.4), 0.1, "untrusted")
     assert spec.transforms[-1][0] == "corrupt_labels"
     assert dict(spec.transforms[-1][1]) == dict(kind="uniform", strength=0.4,
                                                 trusted_fraction=0.1, part="untrusted")
     assert spec.split_seed == 3 and spec.size == SETTINGS["smoke"].train_size
 
 
-def _session():
-    def rows(run, entries, **fields):
-        return [dict(section="label_noise", seed=run.config.seed, device="cpu", commit="x",
-                     wall_time_s=run.wall_time_s, run_key=run.key, **fields, **e)
-                for e in entries]
-    return SimpleNamespace(section="label_noise", rows=rows,
-                           provenance=SimpleNamespace(device="cpu", commit="x"))
+# -- the plan -------------------------------------------------------------------------------
+
+def test_quick_plan_keeps_the_old_run_keys():
+    planned = SECTION.planned("quick")
+    keys = [c.key() for c in _configs(planned)]
+    assert len(keys) == len(set(keys)) and set(keys) == QUICK_KEYS
+    # each stage 2 of Forward and GLC: 3 methods × 2 arms × 4 strengths
+    assert len(_deferred(planned)) == 24
 
 
-def test_tiny_glc_sweep_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.setenv("RUNS_DIR", str(tmp_path / "runs"))
+@pytest.mark.parametrize("name", preset_names())
+def test_plan_counts_match_the_old_planned_runs(name):
+    planned = SECTION.planned(name)
+    sources = [c for c in _configs(planned) if c.label.startswith("pretrain[")]
+    assert len(sources) == 1
+    assert len(planned) - len(sources) == OLD_PLANNED_RUNS[name]
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_plan_lists_parents_first(name):
+    seen = set()
+    for entry in SECTION.planned(name):
+        if isinstance(entry, DeferredRun):
+            assert all(p.key() in seen for p in entry.parents), entry.label
+        else:
+            assert entry.init is None or entry.init.key() in seen, entry.label
+            seen.add(entry.key())
+
+
+# -- rows, areas and claims on synthetic rows -----------------------------------------------
+
+def test_trapezoid_weights_give_the_area():
+    rng = np.random.default_rng(0)
+    s = np.sort(np.concatenate([[0.0, 1.0], rng.random(5)]))
+    e = rng.random(7) * 100
+    assert float(trapezoid_weights(s) @ e) == pytest.approx(area_under_error_curve(s, e))
+
+
+def _rows(settings, errors, seeds=(0,), n=10000, jitter=0.0):
+    """Error rows at every strength with ``errors[(dataset, method, arm)]`` as
+    the constant error (per seed, ± ``jitter``), plus their area rows."""
+    rows = []
+    for (dataset, method, arm), value in errors.items():
+        for i, seed in enumerate(seeds):
+            for s in settings.strengths:
+                rows.append(dict(section="label_noise", dataset=dataset, method=method, arm=arm,
+                                 seed=seed, metric="error", value=value + jitter * i, unit="%",
+                                 n=n, corruption=s, wall_time_s=1.0))
+    return tidy(rows + area_rows(rows, settings))
+
+
+def _paper_rows(seeds=(0,), jitter=0.0):
+    settings = SETTINGS["paper"]
+    errors = {(d, m, a): v for (d, a), table in PAPER_TABLE1.items() for m, v in table.items()}
+    return settings, _rows(settings, errors, seeds, jitter=jitter)
+
+
+def test_area_rows_carry_their_unit_and_span():
+    settings, rows = _paper_rows()
+    areas = rows[rows.metric == "error_auc"]
+    assert len(areas) == 16 and set(areas.unit) == {"%·s"}
+    one = areas[(areas.dataset == "cifar10") & (areas.method == "no_correction")
+                & (areas.arm == "scratch")]
+    assert one.value.iloc[0] == pytest.approx(28.7)  # a constant error e has area e over [0, 1]
+
+
+def test_the_papers_table1_passes_every_claim():
+    settings, rows = _paper_rows()
+    claims = SECTION.judge(rows, "paper")
+    assert all(isinstance(c, Claim) for c in claims)
+    assert len(claims) == len(COMPARISONS) * 2
+    assert [(c.key, c.dataset) for c in claims[:2]] == \
+        [("label_noise_auc", "cifar10"), ("label_noise_auc", "cifar100")]  # the headline first
+    assert all(c.holds for c in claims), [c.sentence() for c in claims if not c.holds]
+    head = {c.dataset: c for c in claims[:2]}
+    assert head["cifar10"].magnitude == pytest.approx(100 * (1 - 15.9 / 28.7))
+    assert head["cifar10"].paper_magnitude.startswith("45%")
+    assert head["cifar100"].paper_magnitude.startswith("29%")
+    assert all(c.band_kind.endswith("one seed") and c.seeds == 1 for c in claims)
+    # one seed: the band is the test-set sampling error of the two areas
+    se = 100 * np.sqrt(0.287 * 0.713 / 10000) * np.sqrt(np.sum(trapezoid_weights(
+        settings.strengths) ** 2))
+    se_pre = 100 * np.sqrt(0.159 * 0.841 / 10000) * np.sqrt(np.sum(trapezoid_weights(
+        settings.strengths) ** 2))
+    assert head["cifar10"].band == pytest.approx(2 * np.hypot(se, se_pre))
+
+
+def test_claims_use_the_seed_spread_with_two_seeds():
+    _, rows = _paper_rows(seeds=(0, 1), jitter=1.0)
+    claims = SECTION.judge(rows, "paper")
+    assert all(c.band_kind == "2 SE over 2 seeds" and c.seeds == 2 for c in claims)
+    head = claims[0]
+    assert head.scratch == pytest.approx(28.7 + 0.5)
+    assert head.pretrained == pytest.approx(15.9 + 0.5)
+
+
+def test_claims_are_judged_per_dataset_not_pooled():
+    settings = SETTINGS["paper"]
+    errors = {("cifar10", m, a): 50.0 if a == "scratch" else 40.0
+              for m in METHODS for a in ARMS}
+    errors.update({("cifar100", m, a): 50.0 if a == "scratch" else 60.0
+                   for m in METHODS for a in ARMS})
+    claims = SECTION.judge(_rows(settings, errors), "paper")
+    head = {c.dataset: c for c in claims if c.key == "label_noise_auc"}
+    assert head["cifar10"].holds is True and head["cifar100"].holds is False
+
+
+@pytest.mark.parametrize("name", ["table1", "paper_table1"])
+def test_tables_on_paper_rows(name):
+    _, rows = _paper_rows()
+    table = SECTION.table(name, rows, "paper")
+    assert isinstance(table, pd.DataFrame)
+    assert list(table.columns) == [(d, a) for d in ("cifar10", "cifar100") for a in ARMS]
+    if name == "table1":  # ours reproduces the paper's numbers it was given, plus clean error
+        assert table.loc["No Correction", ("cifar10", "scratch")] == pytest.approx(28.7)
+        assert table.iloc[-1][("cifar10", "pretrained")] == pytest.approx(15.9)
+
+
+# -- a tiny sweep, end to end ---------------------------------------------------------------
+
+@pytest.fixture
+def tiny(monkeypatch, tmp_path):
+    """The smoke section shrunk to two strengths and two methods, Figure 1's
+    strength among them (its reference is then a cell)."""
     one = Recipe(epochs=1, lr=0.05)
     settings = replace(SETTINGS["smoke"], strengths=(0.0, 0.5), train_size=100,
                        scratch=replace(one, dropout=0.3), finetune=one, finetune_corrected=one,
-                       methods=("glc_10",))
-    preset = get_preset("smoke").with_changes(test_size=100)
-    study = LabelNoiseStudy(preset, settings, "fashion_mnist", device="cpu", verbose=False)
-    # the scratch arm only (the pre-trained arm would pre-train the source first)
-    monkeypatch.setattr("lib.sections.label_noise.ARMS", ("scratch",))
-    outcomes = sweep(study)
-    assert [(o.method, o.arm, o.strength) for o in outcomes] == \
-        [("glc_10", "scratch", 0.0), ("glc_10", "scratch", 0.5)]
-    final = outcomes[1].run
+                       methods=("no_correction", "glc_10"), long_run_strength=0.5,
+                       long_run_epochs=2)
+    monkeypatch.setitem(SETTINGS, "smoke", settings)
+    monkeypatch.setenv("RESULTS_DIR", str(tmp_path / "results"))
+    from lib import notebook
+
+    session = notebook.start("label_noise", "smoke", None, "cpu")
+    session.preset = session.preset.with_changes(test_size=100)
+    session.verbose = False
+    return session
+
+
+def test_tiny_sweep_end_to_end(tiny, monkeypatch):
+    session, settings = tiny, tiny.settings
+    rows = session.run()
+    cells = rows[(rows.metric == "error") & rows.epoch.isna()]
+    assert len(cells) == 2 * 2 * 2 and set(cells.unit) == {"%"} and set(cells.n) == {100}
+    assert cells.value.between(0, 100).all()
+    assert sorted(set(cells.corruption)) == [0.0, 0.5]
+    epochs = rows[rows.epoch.notna()]
+    assert list(epochs.epoch) == [1, 2] and set(epochs.arm) == {"scratch"}
+    trusted = rows[rows.metric == "trusted_examples"]
+    assert set(trusted.value) == {10.0} and set(trusted.unit) == {"images"}
+
+    areas = rows[rows.metric == "error_auc"]
+    assert len(areas) == 4
+    for area in areas.itertuples():
+        mine = cells[(cells.method == area.method) & (cells.arm == area.arm)]
+        assert area.value == pytest.approx(
+            area_under_error_curve(mine.corruption.to_numpy(float), mine.value.to_numpy(float)))
+
+    study = Study(session.preset, settings, train=session.train, device=session.device)
+    final = METHODS["glc_10"].train(study, "scratch",
+                                    dict(target="fashion_mnist", seed=0, corruption=0.5))
     params = dict(final.config.objective_params)
     assert final.config.objective == "glc" and params["num_trusted"] == 10
     matrix = np.array(params["matrix"])
     assert matrix.shape == (10, 10) and np.allclose(matrix.sum(1), 1)
     assert final.info["train_size"] == 100  # stage 2 trains on trusted + untrusted
 
-    session = _session()
-    rows = error_rows(session, outcomes)
-    assert [r["metric"] for r in rows] == ["error", "error"]
-    assert all(0 <= r["value"] <= 100 for r in rows)
-    areas = area_rows(session, rows)
-    assert len(areas) == 1 and areas[0]["metric"] == "error_auc"
-    expected = 0.5 * (rows[0]["value"] + rows[1]["value"]) / 2
-    assert areas[0]["value"] == pytest.approx(expected)
-    assert areas[0]["detail"] == "s=0,0.5"
+    # every planned config was trained; the deferred ones are the stage 2 runs
+    planned = SECTION.planned(session.preset)
+    runs_dir = default_runs_dir()
+    assert all((runs_dir / c.key() / "model.pt").exists() for c in _configs(planned))
+    stage2 = set(cells[cells.method == "glc_10"].run_key)
+    assert len(_deferred(planned)) == len(stage2) == 2 * 2  # glc_10 × arms × strengths
 
-    again = sweep(study)  # a finished sweep re-renders from the cache
-    assert all(o.run.from_cache for o in again)
-    assert [o.error for o in again] == [o.error for o in outcomes]
+    for name in SECTION.tables:
+        SECTION.table(name, rows, session.preset)
+    for name in SECTION.figures:
+        assert isinstance(SECTION.figure(name, rows, session.preset), matplotlib.figure.Figure)
+    claims = session.judged()
+    assert [c.key for c in claims] == ["label_noise_auc", "label_noise_auc_glc_10"]
 
+    # a second execution trains and evaluates nothing, and shows the same numbers
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("evaluated again: the memo missed")
 
-def test_claims_compare_the_arms():
-    import pandas as pd
+    monkeypatch.setattr("lib.sections.label_noise.predict_logits", no_evaluation)
+    from lib import notebook
 
-    areas = pd.Series({(m, a): v for m in METHODS for a, v in zip(ARMS, (30.0, 20.0))})
-    result = dict(claims(areas))
-    assert all(result.values()) and len(result) == len(METHODS) + 2
+    again = notebook.start("label_noise", "smoke", None, "cpu")
+    again.preset, again.verbose = session.preset, False
+    second = again.run()
+    assert again._counts["trained"] == 0
+    assert second.value.tolist() == rows.value.tolist()

@@ -8,6 +8,7 @@ import pytest
 from lib import notebook
 from lib.devices import resolve_device
 from lib.presets import PRESETS, Recipe, get_preset, preset_names
+from lib.sections import get_section, section_names
 
 
 def test_three_presets():
@@ -31,6 +32,25 @@ def test_every_preset_is_consistent(name):
     assert preset.name == name
     assert preset.target in preset.targets
     assert preset.in_channels in (1, 3)
+
+
+@pytest.mark.parametrize("section", section_names())
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_section_has_settings_for_every_preset(section, name):
+    """Every preset × every section: the section declares its settings there
+    (through ``per_preset``), and they describe themselves deterministically."""
+    chosen = get_section(section)
+    settings = chosen.settings_for(name)
+    assert settings is chosen.settings_for(get_preset(name))
+    assert isinstance(settings.describe(), str) and settings.describe() == settings.describe()
+
+
+def test_section4_settings_are_not_on_the_preset():
+    """§4's targets, OOD sets and sources live in the OOD and calibration
+    settings (lib.sections.ood / calibration), not on ``Preset``."""
+    for name in ("ood_sets", "ood_samples", "uncertainty_targets", "target_sources",
+                 "target_finetune_epochs", "source_for", "finetune_for"):
+        assert not hasattr(PRESETS["paper"], name)
 
 
 def test_unknown_preset_names_valid_choices():
@@ -59,7 +79,7 @@ def test_recipe_validates_tune():
 ])
 def test_notebook_parameters_are_validated(kwargs, error, message):
     with pytest.raises(error, match=message):
-        notebook.start("test", **kwargs)
+        notebook.start("ood", **kwargs)
 
 
 def test_cuda_without_gpu_is_a_clear_error():

@@ -1,16 +1,29 @@
 """Progress reporting, provenance and the generated book pages."""
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
-from lib.book import dataset_table, timings_table
+import nbformat
+import pytest
+
+from lib.book import dataset_table, execute, timings_table
 from lib.data import dataset_names
 from lib.provenance import Provenance
 from lib.training.engine import EpochRecord
-from lib.training.progress import RunProgress, SweepProgress
+from lib.training.progress import RunProgress, SweepProgress, console
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def no_progress_log(monkeypatch):
+    """Outside ``make book`` no progress log is set (each test sets its own)."""
+    monkeypatch.delenv("PROGRESS_LOG", raising=False)
 
 
 def test_run_progress_prints_plain_lines_and_logs(tmp_path, capsys):
@@ -21,6 +34,31 @@ def test_run_progress_prints_plain_lines_and_logs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "demo epoch 1/2 loss 0.5000 acc 75.00%" in out and "1234 img/s" in out
     assert "test err 20.00%" in (tmp_path / "x.log").read_text()
+
+
+def test_progress_goes_to_progress_log_when_set(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PROGRESS_LOG", str(tmp_path / "logs" / "nb.progress.log"))
+    progress = RunProgress("demo", epochs=1, batches_per_epoch=1, log_path=tmp_path / "run.log")
+    progress.end_epoch(EpochRecord(1, 0.5, 0.75, 0.1, 1234.0, 1.0))
+    console("another line")
+    assert capsys.readouterr().out == ""
+    lines = (tmp_path / "logs" / "nb.progress.log").read_text().splitlines()
+    assert lines[0].startswith("demo epoch 1/1 loss 0.5000") and lines[1] == "another line"
+    assert "demo epoch 1/1" in (tmp_path / "run.log").read_text()  # and the run's own log
+
+
+def test_progress_inside_a_kernel_stays_off_the_page(tmp_path, monkeypatch, capsys):
+    """In a notebook kernel without $PROGRESS_LOG the lines go to
+    <runs dir>/progress.log: never into a cell's output."""
+    import lib.training.progress as progress
+
+    monkeypatch.setattr(progress, "_in_kernel", lambda: True)
+    monkeypatch.setenv("RUNS_DIR", str(tmp_path / "runs"))
+    RunProgress("demo", 1, 1, log_path=tmp_path / "run.log").message("resuming after epoch 1")
+    SweepProgress(2, "label noise").update(from_cache=True)
+    assert capsys.readouterr().out == ""
+    text = (tmp_path / "runs" / "progress.log").read_text()
+    assert "demo: resuming after epoch 1" in text and "[label noise] 1/2 done" in text
 
 
 def test_sweep_progress_counts_done_cached_left(capsys):
@@ -99,3 +137,159 @@ def test_class_exclusion_table_counts_the_shipped_lists():
     table = class_exclusion_table()
     for name in ("cifar10_related", "tiny_imagenet"):
         assert f"| `{name}` | {len(load_class_list(name))} |" in table
+
+
+# -- make book's execution of one notebook (lib.book.execute) --------------------------------
+
+def tiny_notebook(path: Path, *cells: str) -> Path:
+    """A notebook with the section notebooks' parameters cell, then ``cells``."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    parameters = nbformat.v4.new_code_cell('preset = "smoke"\ndata_root = None\ndevice = "auto"')
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, *(nbformat.v4.new_code_cell(c) for c in cells)]
+    nbformat.write(nb, str(path))
+    return path
+
+
+PROGRESS_CELL = ("from lib.training.progress import console\n"
+                 "console('demo epoch 1/2 loss 0.5')\nprint('on the page:', preset)")
+
+
+def outputs_text(path: Path) -> str:
+    nb = nbformat.read(str(path), as_version=4)
+    return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+@pytest.mark.slow
+def test_execute_streams_progress_to_the_terminal_not_the_page(tmp_path, capfd):
+    source = tiny_notebook(tmp_path / "00_demo.ipynb", PROGRESS_CELL,
+                           "from lib.training.progress import _in_kernel\nassert _in_kernel()")
+    executed = tmp_path / "executed"
+    final = execute(source, executed, {"preset": "quick"}, out=sys.stdout)
+    assert final == executed / "00_demo.ipynb" and final.exists()
+    terminal = capfd.readouterr().out
+    assert "demo epoch 1/2 loss 0.5" in terminal and "on the page: quick" in terminal
+    page = outputs_text(final)
+    assert "on the page: quick" in page and "demo epoch" not in page
+    assert "demo epoch 1/2" in (executed / "logs" / "00_demo.progress.log").read_text()
+    assert not list((executed / ".partial").iterdir())
+    assert "PROGRESS_LOG" not in os.environ  # restored
+    tags = [c.metadata.get("tags", []) for c in nbformat.read(str(final), as_version=4).cells]
+    assert "remove-cell" in tags[0] and "parameters" in tags[0]  # the defaults: not on the page
+    assert tags[1] == ["injected-parameters", "hide-input"]  # the values used: collapsed
+
+
+def good_executed(tmp_path) -> tuple[Path, bytes]:
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    good = tiny_notebook(executed / "00_demo.ipynb", "print('the last good build')")
+    return executed, good.read_bytes()
+
+
+@pytest.mark.slow
+def test_a_failed_notebook_never_replaces_the_last_good_one(tmp_path, capfd):
+    import papermill
+
+    executed, before = good_executed(tmp_path)
+    source = tiny_notebook(tmp_path / "00_demo.ipynb", PROGRESS_CELL,
+                           "raise RuntimeError('a DEVICE=gpu typo')")
+    with pytest.raises(papermill.PapermillExecutionError, match="a DEVICE=gpu typo"):
+        execute(source, executed, {"device": "gpu"}, out=sys.stdout)
+    assert (executed / "00_demo.ipynb").read_bytes() == before
+    failed = executed / ".failed" / "00_demo.ipynb"
+    assert "a DEVICE=gpu typo" in outputs_text(failed)  # kept aside, to read
+    terminal = capfd.readouterr().out
+    assert "the last good" in terminal and "demo epoch 1/2" in terminal
+
+
+@pytest.mark.slow
+def test_a_killed_notebook_never_replaces_the_last_good_one(tmp_path):
+    """``kill -9`` of the whole execution (make interrupted, the machine's OOM
+    killer) while a cell runs: the last good notebook stays."""
+    executed, before = good_executed(tmp_path)
+    source = tiny_notebook(tmp_path / "00_demo.ipynb", PROGRESS_CELL,
+                           "import time\ntime.sleep(20)")
+    command = [sys.executable, "-m", "lib.book", "execute", str(source), str(executed),
+               "-p", "preset", "smoke"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    log = executed / "logs" / "00_demo.progress.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "demo epoch" in log.read_text()):
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read()
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert (executed / "00_demo.ipynb").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_make_notebooks_keeps_the_last_good_notebook_and_prints_times(tmp_path):
+    """The Makefile's loop itself: a failing notebook fails make and keeps the
+    last good executed notebook; a good one prints its progress and time."""
+    executed, before = good_executed(tmp_path)
+    failing = tiny_notebook(tmp_path / "00_demo.ipynb", "raise RuntimeError('boom')")
+    args = ["make", "-s", "notebooks", "PRESET=smoke", f"EXECUTED={executed}"]
+    result = subprocess.run([*args, f"NOTEBOOKS={failing}"], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0 and "boom" in result.stdout + result.stderr
+    assert (executed / "00_demo.ipynb").read_bytes() == before
+    working = tiny_notebook(tmp_path / "01_demo.ipynb", PROGRESS_CELL)
+    result = subprocess.run([*args, f"NOTEBOOKS={working}"], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo epoch 1/2 loss 0.5" in result.stdout and "on the page: smoke" in result.stdout
+    assert "== 01_demo.ipynb done in 0 min" in result.stdout
+    assert "demo epoch" not in outputs_text(executed / "01_demo.ipynb")
+
+
+# -- the page check (benchmarks/page_layout.py) ----------------------------------------------
+
+@pytest.mark.slow
+def test_page_layout_finds_a_first_table_beyond_the_second_screen(tmp_path):
+    import importlib.util
+    import shutil
+
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        pytest.skip("headless Chromium is not installed (apt-get install chromium chromium-driver)")
+    spec = importlib.util.spec_from_file_location("page_layout", REPO / "benchmarks" /
+                                                  "page_layout.py")
+    page_layout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(page_layout)
+    html = tmp_path / "html"
+    (html / "book" / "executed").mkdir(parents=True)
+    page = "<html><body><main><article><h1>{}</h1><p style='height:{}px'>prose</p>{}" \
+           "</article></main></body></html>"
+    (html / "book" / "intro.html").write_text(page.format("Intro", 10, ""))
+    (html / "book" / "executed" / "00_near.html").write_text(
+        page.format("Near", 900, "<table><tr><td>1</td></tr></table>"))
+    (html / "book" / "executed" / "01_far.html").write_text(
+        page.format("Far", 1700, "<table><tr><td>1</td></tr></table>"))
+    result = page_layout.measure(html, tmp_path / "out" / "page_layout.json")
+    by_page = {r["page"]: r for r in result["pages"]}
+    assert not result["ok"] and set(by_page) == {"book/intro.html", "book/executed/00_near.html",
+                                                 "book/executed/01_far.html"}
+    near, far = by_page["book/executed/00_near.html"], by_page["book/executed/01_far.html"]
+    assert near["ok"] and 1 < near["first"]["screens"] < 2 and near["first"]["tag"] == "table"
+    assert not far["ok"] and far["first"]["screens"] > 2
+    assert by_page["book/intro.html"]["ok"] and not by_page["book/intro.html"]["section"]
+    for record in result["pages"]:
+        png = tmp_path / "out" / record["screenshot"]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size < 200_000
+    assert json.loads((tmp_path / "out" / "page_layout.json").read_text()) == result
+
+
+def test_unfinished_executions_are_never_pages():
+    """A failed or killed execution (book/executed/.failed, .partial) must not
+    reach the HTML build: with --warningiserror it would even fail it."""
+    import yaml
+    from sphinx.util.matching import Matcher
+
+    config = yaml.safe_load((REPO / "_config.yml").read_text())
+    excluded = Matcher(config["exclude_patterns"])
+    for path in ("book/executed/.failed/00_pretraining.ipynb",
+                 "book/executed/.partial/01_label_corruption.ipynb",
+                 "book/executed/logs/00_pretraining.progress.log"):
+        assert excluded(path), path
+    assert not excluded("book/executed/00_pretraining.ipynb")

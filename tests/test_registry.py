@@ -1,5 +1,7 @@
 """The shared name → object registry and the registries built on it."""
 
+import sys
+
 import pytest
 
 from lib.data import dataset_names, get_dataset
@@ -20,6 +22,38 @@ def test_register_get_and_errors():
         registry.get("c")
 
 
+def test_providers_are_imported_on_first_lookup_only(tmp_path, monkeypatch):
+    """Explicit registration (issue 13, item 7): the registry names the modules
+    that fill it and imports them itself, once, when first asked."""
+    (tmp_path / "widget_provider.py").write_text(
+        "from test_registry_widgets import WIDGETS\n"
+        "IMPORTS = globals().get('IMPORTS', 0) + 1\n"
+        "WIDGETS.add('gear', 'a gear')\n")
+    (tmp_path / "test_registry_widgets.py").write_text(
+        "from lib.registry import Registry\n"
+        "WIDGETS = Registry('widget', providers=('widget_provider',))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("widget_provider", "test_registry_widgets"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    from test_registry_widgets import WIDGETS
+
+    assert "widget_provider" not in sys.modules  # nothing imported at construction
+    assert WIDGETS.get("gear") == "a gear"
+    assert WIDGETS.names() == ["gear"] and "gear" in WIDGETS and len(WIDGETS) == 1
+    assert sys.modules["widget_provider"].IMPORTS == 1
+    with pytest.raises(ValueError, match="widget='cog' is not valid; choose one of: 'gear'"):
+        WIDGETS.get("cog")
+
+
+def test_a_provider_that_fails_to_import_fails_every_lookup(tmp_path, monkeypatch):
+    (tmp_path / "broken_provider.py").write_text("raise ImportError('a missing dependency')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry("widget", providers=("broken_provider",))
+    for _ in range(2):  # not a silently empty registry the second time
+        with pytest.raises(ImportError, match="a missing dependency"):
+            registry.names()
+
+
 def test_unknown_dataset_lists_valid_names():
     with pytest.raises(ValueError) as error:
         get_dataset("imagenet_full")
@@ -29,8 +63,8 @@ def test_unknown_dataset_lists_valid_names():
 
 
 def test_unknown_objective_and_transform():
-    import lib.experiments  # noqa: F401  (registers the section transforms and objectives)
-
     with pytest.raises(ValueError, match="objective='mixup'"):
         get_objective("mixup")
-    assert "corrupt_labels" in transform_names()
+    for name in ("corrupt_labels", "power_law_imbalance", "oversample", "smote",
+                 "class_weights"):
+        assert name in transform_names()

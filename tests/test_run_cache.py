@@ -50,6 +50,24 @@ def test_trains_once_then_loads(tmp_path):
     assert second.history == first.history
 
 
+def test_digest_identifies_the_checkpoint(tmp_path):
+    """TrainedRun.digest, the evaluation memo's key for the weights, is the
+    checkpoint's sha256 (from its manifest: no weight is re-hashed), the same
+    whether the run was trained, loaded or seeded from a shipped copy."""
+    import hashlib
+
+    runs = tmp_path / "runs"
+    trained = train_or_load(tiny_config(), root=tmp_path, runs_dir=runs, device="cpu",
+                            verbose=False)
+    assert trained.digest == hashlib.sha256(trained.path.read_bytes()).hexdigest()
+    loaded = train_or_load(tiny_config(), root=tmp_path, runs_dir=runs, device="cpu",
+                           verbose=False)
+    assert loaded.from_cache and loaded.digest == trained.digest
+    other = train_or_load(tiny_config(seed=7), root=tmp_path, runs_dir=runs, device="cpu",
+                          verbose=False)
+    assert other.digest and other.digest != trained.digest
+
+
 def test_changed_config_trains_a_new_run(tmp_path):
     runs = tmp_path / "runs"
     train_or_load(tiny_config(), root=tmp_path, runs_dir=runs, device="cpu", verbose=False)
@@ -121,6 +139,8 @@ def test_shipped_checkpoint_seeds_the_cache(tmp_path, monkeypatch):
                            verbose=False)
     assert loaded.from_cache and (tmp_path / "b" / trained.key / "model.pt").exists()
     assert same_weights(weights(trained), weights(loaded))
+    assert loaded.digest == trained.digest
+    assert loaded.path == tmp_path / "b" / trained.key / "model.pt"
 
 
 def test_finetuning_replaces_the_classifier(tmp_path):

@@ -6,9 +6,14 @@ positive class and the anomaly score is −(maximum softmax probability)
 recall are reported as fractions, per OOD set. Beyond the paper, the same
 logits are also scored by the energy score (Liu et al., 2020) and the negative
 max logit (Hendrycks et al., 2022).
+
+An OOD set is described by an :class:`OODSetSpec` (name, count, seed,
+resolution): the evaluation memo is keyed by that description, not by pixels.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -39,43 +44,62 @@ def _match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     return images.repeat(1, 3, 1, 1)
 
 
-def load_ood_set(name: str, like: ImageDataset, num: int, root=None, seed: int = 0) -> ImageDataset:
-    """At most ``num`` images of OOD set ``name`` at the resolution and channel
-    count of ``like`` (the in-distribution test set), drawn reproducibly."""
-    channels, size = like.shape[0], like.shape[1]
-    if name in _GENERATED:
-        data = get_dataset(name, "test", root, num=num, size=size, channels=channels, seed=seed)
-    elif name in _IMAGE_FOLDERS:
-        data = get_dataset(name, "test", root, size=size, limit=num, seed=seed)
-    elif name == "digits":
-        data = get_dataset(name, "test", root, size=size, channels=channels)
-    else:  # another labelled dataset used as OOD (e.g. CIFAR-100 for CIFAR-10)
-        data = get_dataset(name, "test", root)
-    if len(data) > num:
-        data = data.subset(np.sort(np.random.default_rng(seed).permutation(len(data))[:num]))
-    images = _match_channels(data.images, channels)
-    if images.shape[-1] != size:
-        raise ValueError(f"OOD set {name!r} has {images.shape[-1]}px images; the target has {size}px")
-    return ImageDataset(images, torch.zeros(len(images), dtype=torch.int64), 1, data.info)
+@dataclass(frozen=True)
+class OODSetSpec:
+    """At most ``count`` images of OOD set ``name`` at ``channels`` × ``size``
+    × ``size`` (the in-distribution resolution), drawn reproducibly from ``seed``."""
+
+    name: str
+    count: int
+    channels: int
+    size: int
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {"ood_set": self.name, "count": self.count, "channels": self.channels,
+                "size": self.size, "seed": self.seed}
+
+    def build(self, root=None) -> ImageDataset:
+        name, num, size, channels, seed = self.name, self.count, self.size, self.channels, self.seed
+        if name in _GENERATED:
+            data = get_dataset(name, "test", root, num=num, size=size, channels=channels, seed=seed)
+        elif name in _IMAGE_FOLDERS:
+            data = get_dataset(name, "test", root, size=size, limit=num, seed=seed)
+        elif name == "digits":
+            data = get_dataset(name, "test", root, size=size, channels=channels)
+        else:  # another labelled dataset used as OOD (e.g. CIFAR-100 for CIFAR-10)
+            data = get_dataset(name, "test", root)
+        if len(data) > num:
+            data = data.subset(np.sort(np.random.default_rng(seed).permutation(len(data))[:num]))
+        images = _match_channels(data.images, channels)
+        if images.shape[-1] != size:
+            raise ValueError(f"OOD set {name!r} has {images.shape[-1]}px images; the target has "
+                             f"{size}px")
+        return ImageDataset(images, torch.zeros(len(images), dtype=torch.int64), 1, data.info)
 
 
-def ood_rows(model, in_test: ImageDataset, ood_sets: dict[str, ImageDataset], device,
-             scores=("msp",), recall: float = 0.95) -> list[dict]:
-    """One row per (OOD set, score, metric), values as fractions; memoized on
-    disk (:mod:`lib.evaluation.memo`), so a re-built page does not re-evaluate."""
+def ood_rows(run, in_test, ood_sets, device, root=None, scores=("msp",), recall: float = 0.95,
+             runs_dir=None) -> list[dict]:
+    """One row per (OOD set, score, metric) for the trained ``run`` with
+    in-distribution test set ``in_test`` (an :class:`EvalDataSpec`) and
+    ``ood_sets`` (:class:`OODSetSpec`): ``ood_set``, ``score``, ``metric``,
+    ``value`` (a fraction), ``n_in`` and ``n_out`` (the images scored).
+    Memoized on disk by the run and the specs: a memo hit loads no image."""
     device = torch.device(device)
 
     def compute() -> list[dict]:
-        in_logits = predict_logits(model, in_test, device)
+        test = in_test.build(root)
+        in_logits = predict_logits(run.model, test, device)
         rows = []
-        for ood_name, ood_data in ood_sets.items():
-            out_logits = predict_logits(model, ood_data, device)
+        for spec in ood_sets:
+            out_logits = predict_logits(run.model, spec.build(root), device)
             for score in scores:
                 result = ood_metrics(SCORES[score](in_logits), SCORES[score](out_logits), recall)
-                rows += [dict(ood_set=ood_name, score=score, metric=metric, value=float(value))
+                rows += [dict(ood_set=spec.name, score=score, metric=metric, value=float(value),
+                              n_in=len(in_logits), n_out=len(out_logits))
                          for metric, value in result.items()]
         return rows
 
-    params = {"ood_sets": list(ood_sets), "scores": list(scores), "recall": recall}
-    return memoized("ood_rows", model, [in_test, *ood_sets.values()], params, compute,
-                    device=device)
+    return memoized("ood_rows", run, [in_test, *ood_sets],
+                    {"scores": list(scores), "recall": recall}, compute,
+                    device=device, runs_dir=runs_dir)

@@ -6,11 +6,15 @@ untargeted L∞ PGD of :func:`lib.attacks.pgd_linf` (random start, pixels in
 **eval mode** (batch norm with its running statistics, no dropout) and its mode
 is restored afterwards. Random starts come from one CPU generator seeded by
 ``seed``, so an evaluation is reproducible and, for a given ``seed``, every
-attack on the same data starts from the same noise (the ε and step sweeps
-below compare like with like).
+attack on the same data starts from the same noise (the sanity curves of
+:mod:`lib.sections.adversarial`, accuracy against ε and against the number of
+steps, compare like with like; :func:`non_increasing` judges them).
 
 AutoAttack (Croce & Hein 2020) is a stronger check; see
-:func:`lib.attacks.autoattack_accuracy` and :func:`autoattack_on`.
+:func:`lib.attacks.autoattack_accuracy` and :func:`autoattack_on`. A correct
+prediction is one that :func:`lib.metrics.classification.top1_wrong` does not
+flag (the one top-1 definition); the standard error of an accuracy is
+:func:`lib.claims.binomial_se`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from lib.attacks import autoattack_accuracy, pgd_linf
 from lib.data.base import ImageDataset
 from lib.data.loader import DeviceLoader
+from lib.metrics.classification import top1_wrong
 from lib.training.precision import autocast
 from lib.validation import check_range, check_type
 
@@ -55,7 +60,7 @@ def pgd_accuracy(model: torch.nn.Module, dataset: ImageDataset, device, eps: flo
                     x = pgd_linf(model, batch.x, batch.y, eps=eps, step_size=step_size,
                                  steps=steps, random_start=random_start, generator=generator)
                 with torch.no_grad():
-                    correct += int((model(x).argmax(1) == batch.y).sum())
+                    correct += int((~top1_wrong(model(x), batch.y)).sum())
     finally:
         model.train(was_training)
     return correct / len(dataset)
@@ -68,43 +73,11 @@ def clean_accuracy(model: torch.nn.Module, dataset: ImageDataset, device,
                         batch_size=batch_size, random_start=False)
 
 
-def accuracy_vs_eps(model, dataset: ImageDataset, device, eps_values, steps: int,
-                    step_fraction: float = 0.25, seed: int = 0) -> list[dict]:
-    """Sanity check: accuracy under PGD-``steps`` with step ``step_fraction·ε``
-    for each ε in ``eps_values`` (one dict per ε: eps, steps, accuracy). It
-    should fall as ε grows, equal the clean accuracy at ε = 0 and reach about 0
-    at a large ε."""
-    check_range("step_fraction", step_fraction, 0.0, None)
-    return [dict(eps=float(eps), steps=steps,
-                 accuracy=pgd_accuracy(model, dataset, device, float(eps),
-                                       step_fraction * float(eps), steps, seed))
-            for eps in eps_values]
-
-
-def accuracy_vs_steps(model, dataset: ImageDataset, device, eps: float, step_size: float,
-                      steps_values, seed: int = 0) -> list[dict]:
-    """Sanity check: accuracy under PGD with each number of steps in
-    ``steps_values`` (one dict per count: eps, steps, accuracy), every attack
-    from the same random start. More steps should never raise it beyond noise."""
-    return [dict(eps=float(eps), steps=int(steps),
-                 accuracy=pgd_accuracy(model, dataset, device, eps, step_size, int(steps), seed))
-            for steps in steps_values]
-
-
 def non_increasing(values, tolerance: float) -> bool:
     """Whether each value is at most ``tolerance`` above the smallest before it
     (a curve that should not rise, allowing for noise)."""
     values = np.asarray(values, dtype=float)
     return bool(np.all(values <= np.minimum.accumulate(values) + tolerance))
-
-
-def binomial_se(accuracy: float, n: int) -> float:
-    """Standard error of an accuracy (fraction) measured on ``n`` examples; the
-    accuracy is kept half an example away from 0 and 1, so a run with no
-    correct (or no wrong) example still gets a non-zero error bar."""
-    n = max(int(n), 1)
-    p = min(max(float(accuracy), 0.5 / n), 1 - 0.5 / n)
-    return float(np.sqrt(p * (1 - p) / n))
 
 
 def autoattack_on(model, dataset: ImageDataset, eps: float, seed: int = 0,

@@ -5,6 +5,7 @@ arrays. Rates and errors are fractions in [0, 1], except
 :func:`area_under_error_curve`, which keeps the units of the errors it is given.
 """
 
+from .classification import top1_error, top1_wrong
 from .calibration import adaptive_bins, brier_score, calibration_error, expected_calibration_error
 from .error_curve import area_under_error_curve
 from .ood import energy_score, max_logit_score, max_softmax_score, ood_metrics
@@ -22,5 +23,7 @@ __all__ = [
     "negative_log_likelihood",
     "ood_metrics",
     "softmax",
+    "top1_error",
+    "top1_wrong",
     "tune_temperature",
 ]

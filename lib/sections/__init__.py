@@ -1,1 +1,26 @@
-"""One module per paper section: its settings per preset, its runs and its result rows."""
+"""The paper's sections, one module each, all following one protocol
+(:mod:`lib.sections.base`): settings per preset, ``plan``, ``run``, tables,
+figures and claims. Each module defines ``SECTION`` and adds it to
+:data:`SECTIONS`, which imports the section modules itself on first use;
+:func:`get_section` imports only the one asked for."""
+
+from importlib import import_module
+
+from lib.registry import Registry
+from lib.validation import check_choice
+
+SECTION_MODULES = ("pretraining", "label_noise", "imbalance", "adversarial", "ood", "calibration")
+
+SECTIONS = Registry("section", providers=tuple(f"lib.sections.{m}" for m in SECTION_MODULES))
+
+
+def get_section(name: str):
+    """The :class:`~lib.sections.base.Section` called ``name`` (an unknown name
+    fails, listing the sections)."""
+    check_choice("section", name, SECTION_MODULES)
+    return import_module(f"lib.sections.{name}").SECTION
+
+
+def section_names() -> list[str]:
+    """Every section, in the book's order."""
+    return list(SECTION_MODULES)

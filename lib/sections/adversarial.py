@@ -1,7 +1,8 @@
 """Robustness to adversarial perturbations (paper §3.3, Table 3).
 
 The adversary is untargeted L∞ PGD (Madry et al. 2018; :func:`lib.attacks.pgd_linf`)
-in pixel space [0, 1]. Four rows per target, each a run of the run cache:
+in pixel space [0, 1]. Table 3 has four rows per target, the :data:`METHODS`
+of this section, each a run of the run cache:
 
 * ``normal``: normal (clean) training from scratch — the section's standard
   from-scratch run (:func:`lib.experiments.scratch_run`, shared with the
@@ -18,47 +19,65 @@ in pixel space [0, 1]. Four rows per target, each a run of the run cache:
 Each row is scored on the same test images by clean accuracy and accuracy
 under PGD-20 (in eval mode, :mod:`lib.evaluation.robustness`), and on a
 smaller subset by AutoAttack (Croce & Hein 2020), a stronger check that PGD
-does not overstate robustness.
+does not overstate robustness. Sanity curves (accuracy against ε and against
+the number of PGD steps) check that the attack behaves as an attack should.
+Every evaluation is an :class:`Evaluation`, memoized by the run, the attacked
+images' spec and only the attack parameters that change its result.
 
-Settings per preset (:func:`adversarial_settings`): the paper's WRN-28-10 on
-CIFAR-10/100 with ε = 8/255 at ``paper`` (official code:
-github.com/hendrycks/pre-training, ``robustness/adversarial/``:
-Downsampled ImageNet pre-training 100 epochs at lr 0.1, batch 256, PGD-10 with
-step 2/255, no dropout; tuning 5 epochs at lr 0.001, batch 128); a small WRN on
-Fashion-MNIST with ε = 0.1 at ``quick`` and ``smoke``. Training PGD takes
-``k`` steps of 2.5·ε/k (Madry et al.'s rule; the paper's 10 steps of 2/255 at
-ε = 8/255), the test attack 20 steps of ε/4.
+Settings per preset (:data:`SETTINGS`): the paper's WRN-28-10 on CIFAR-10/100
+with ε = 8/255 at ``paper`` (official code: github.com/hendrycks/pre-training,
+``robustness/adversarial/``: Downsampled ImageNet pre-training 100 epochs at
+lr 0.1, batch 256, PGD-10 with step 2/255, no dropout; tuning 5 epochs at lr
+0.001, batch 128); a small WRN on Fashion-MNIST with ε = 0.1 at ``quick`` and
+``smoke``. Training PGD takes ``k`` steps of 2.5·ε/k (Madry et al.'s rule; the
+paper's 10 steps of 2/255 at ε = 8/255), the test attack 20 steps of ε/4.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from lib.claims import Claim, arm_band, binomial_se
+from lib.evaluation.clean import clean_evaluation
 from lib.evaluation.memo import memoized
-from lib.evaluation.robustness import (
-    accuracy_vs_eps,
-    accuracy_vs_steps,
-    autoattack_on,
-    clean_accuracy,
-    pgd_accuracy,
-)
+from lib.evaluation.robustness import autoattack_on, non_increasing, pgd_accuracy
 from lib.experiments import SOURCE_TRACK_SIZE, finetune_run, scratch_run, source_run
-from lib.presets import DataSpec, Preset, Recipe, get_preset
+from lib.presets import PRESETS, DataSpec, Preset, Recipe
+from lib.sections import SECTIONS
+from lib.sections.base import Method, Section, method_registry, per_preset
 from lib.training import EvalDataSpec, RunConfig, TrainingDataSpec
 from lib.validation import check_choice
 
-SECTION = "adversarial"
+NAME = "adversarial"
 
-# Table 3's rows: name → the paper's label.
-ROWS = {
-    "normal": "Normal Training",
-    "adversarial": "Adversarial Training",
-    "adversarial_pretrained": "Adv. Pre-Training and Tuning",
-    "last_layer": "Adv. Pre-Training, last layer tuned",
-}
-# Whether each row starts from scratch or from the (adversarially) pre-trained source.
-ARMS = {"normal": "scratch", "adversarial": "scratch", "adversarial_pretrained": "pretrained",
-        "last_layer": "pretrained"}
+# -- Table 3's rows: one registry of methods ---------------------------------------------------
+
+METHODS = method_registry(NAME)
+
+
+def _table3_method(name: str, title: str, arm: str) -> Method:
+    """Table 3's row ``name``: one run, :func:`row_run` for the cell's target and seed."""
+    return Method.single_stage(
+        name, title, (arm,),
+        lambda context, arm, cell: row_run(context.preset, name, cell["target"], cell["seed"]))
+
+
+for _name, _title, _arm in (
+        ("normal", "Normal Training", "scratch"),
+        ("adversarial", "Adversarial Training", "scratch"),
+        ("adversarial_pretrained", "Adv. Pre-Training and Tuning", "pretrained"),
+        ("last_layer", "Adv. Pre-Training, last layer tuned", "pretrained")):
+    METHODS.add(_name, _table3_method(_name, _title, _arm))
+
+# The adversarial source's rows (history, cost) carry this method name.
+SOURCE_METHOD = "adversarial_source"
+SOURCE_TITLE = "Adv. pre-training on the source"
 
 # The paper's Table 3 and §3.3 text (percent): (clean, adversarial) per row;
 # for last-layer-only tuning only the adversarial accuracy is given.
@@ -68,15 +87,25 @@ PAPER_TABLE3 = {
     "cifar100": {"normal": (81.0, 0.0), "adversarial": (59.1, 24.3),
                  "adversarial_pretrained": (59.2, 33.5), "last_layer": (None, 26.1)},
 }
+PAPER_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 # RobustBench (Croce et al. 2021) evaluates the paper's CIFAR-10 model
 # ("Hendrycks2019Using") under AutoAttack at 54.92% (the paper: 57.4% under PGD-20).
 ROBUSTBENCH_AUTOATTACK_CIFAR10 = 54.92
+
+# The sanity curves: which rows, and which curves for each (first target and seed).
+SANITY_CURVES = {"normal": ("eps",), "adversarial_pretrained": ("eps", "steps")}
+# How a claim names the metric it compares.
+METRIC_NAMES = {"clean_accuracy": "clean accuracy", "pgd_accuracy": "PGD-{steps} accuracy"}
+# "near 0 at the largest ε": at most this accuracy (percent).
+NEAR_ZERO = 10.0
 
 
 def _pgd_params(eps: float, steps: int) -> tuple:
     """Objective parameters of PGD-``steps`` training: step 2.5·ε/steps."""
     return (("eps", eps), ("step_size", 2.5 * eps / steps), ("steps", steps))
 
+
+# -- settings ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class AdversarialSettings:
@@ -91,11 +120,12 @@ class AdversarialSettings:
     ``last_layer``: adversarial tuning of the pre-trained network; every row
     trains on ``train_size`` target images (``None`` = the preset's). Evaluation:
     clean and PGD accuracy on ``attack_size`` test images (``None`` = the
-    preset's test set), AutoAttack on ``autoattack_size`` images for the rows
-    ``autoattack_rows`` (its cost grows with the robust images: Square spends
-    5,000 queries on each), the
-    sanity curves on ``curve_size`` (ε multiples ``eps_multiples`` under
+    preset's test set), AutoAttack (``autoattack_version``) on
+    ``autoattack_size`` images for the rows ``autoattack_rows`` (its cost grows
+    with the robust images: Square spends 5,000 queries on each), the sanity
+    curves on ``curve_size`` (ε multiples ``eps_multiples`` under
     PGD-``curve_steps``, and PGD with each of ``steps_grid`` steps).
+    ``note`` is prose for the page: it changes no run and no evaluation.
     """
 
     preset: str
@@ -116,7 +146,8 @@ class AdversarialSettings:
     curve_size: int
     normal: Recipe | None = None
     train_size: int | None = None
-    autoattack_rows: tuple = tuple(ROWS)
+    autoattack_rows: tuple = ("normal", "adversarial", "adversarial_pretrained", "last_layer")
+    autoattack_version: str = "standard"
     test_step_fraction: float = 0.25
     eps_multiples: tuple = (0, 0.5, 1, 2, 4)
     curve_steps: int = 10
@@ -136,7 +167,7 @@ class AdversarialSettings:
         if list(self.eps_multiples) != sorted(set(self.eps_multiples)) or self.eps_multiples[0] != 0:
             raise ValueError("eps_multiples must increase from 0")
         for row in self.autoattack_rows:
-            check_choice("autoattack row", row, ROWS)
+            check_choice("autoattack row", row, METHODS)
 
     @property
     def test_step_size(self) -> float:
@@ -176,7 +207,7 @@ class AdversarialSettings:
             f"target training images : {self.train_size or 'the preset training set'}",
             f"PGD test images        : {self.attack_size or 'all'} per target",
             f"AutoAttack images      : {self.autoattack_size or 'all'} per target, rows "
-            f"{list(self.autoattack_rows)} (torchattacks, standard version)",
+            f"{list(self.autoattack_rows)} (torchattacks, {self.autoattack_version} version)",
             f"sanity curves          : {self.curve_size} images; ε × {list(self.eps_multiples)} "
             f"under PGD-{self.curve_steps}; steps {list(self.steps_grid)}",
             f"seeds                  : {list(self.seeds)}",
@@ -239,20 +270,17 @@ def _smoke(preset: Preset) -> AdversarialSettings:
     )
 
 
-_SETTINGS = {"paper": _paper, "quick": _quick, "smoke": _smoke}
+SETTINGS = per_preset(NAME, {"paper": _paper(PRESETS["paper"]), "quick": _quick(PRESETS["quick"]),
+                             "smoke": _smoke(PRESETS["smoke"])})
 
 
-def adversarial_settings(preset: str | Preset) -> AdversarialSettings:
-    """The §3.3 settings of ``preset`` (a name or a :class:`Preset`)."""
-    preset = get_preset(preset) if isinstance(preset, str) else preset
-    check_choice("preset", preset.name, _SETTINGS)
-    return _SETTINGS[preset.name](preset)
+def _resolve(preset: str | Preset) -> tuple[AdversarialSettings, Preset]:
+    name = preset if isinstance(preset, str) else preset.name
+    check_choice("preset", name, SETTINGS)
+    return SETTINGS[name], PRESETS[name] if isinstance(preset, str) else preset
 
 
-def _settings_and_preset(preset) -> tuple[AdversarialSettings, Preset]:
-    preset = get_preset(preset) if isinstance(preset, str) else preset
-    return adversarial_settings(preset), preset
-
+# -- the runs ---------------------------------------------------------------------------------
 
 def adversarial_source_run(preset: str | Preset, seed: int = 0) -> RunConfig:
     """Adversarial pre-training on the source against an untargeted PGD
@@ -260,7 +288,7 @@ def adversarial_source_run(preset: str | Preset, seed: int = 0) -> RunConfig:
     (the source's held-out test error tracked every epoch) with the
     ``"adversarial"`` objective. A pure config builder: at quick the trained
     model ships as a checkpoint; ``train_or_load`` finds it by its key."""
-    s, preset = _settings_and_preset(preset)
+    s, preset = _resolve(preset)
     source = s.source_data.dataset
     return RunConfig(
         architecture=s.architecture, in_channels=preset.in_channels, data=s.source_data,
@@ -272,9 +300,9 @@ def adversarial_source_run(preset: str | Preset, seed: int = 0) -> RunConfig:
 
 
 def row_run(preset: str | Preset, row: str, target: str | None = None, seed: int = 0) -> RunConfig:
-    """The run of Table 3's ``row`` (a key of :data:`ROWS`) for ``target``."""
-    check_choice("row", row, ROWS)
-    s, preset = _settings_and_preset(preset)
+    """The run of Table 3's ``row`` (a name in :data:`METHODS`) for ``target``."""
+    check_choice("row", row, METHODS)
+    s, preset = _resolve(preset)
     target = target or s.targets[0]
     check_choice("target", target, s.targets)
     arch = dict(architecture=s.architecture)
@@ -297,72 +325,494 @@ def row_run(preset: str | Preset, row: str, target: str | None = None, seed: int
 
 
 def table3_runs(preset: str | Preset, target: str | None = None, seed: int = 0) -> dict:
-    """Every row's run for ``target``: ``{row: RunConfig}`` in :data:`ROWS` order."""
-    return {row: row_run(preset, row, target, seed) for row in ROWS}
+    """Every row's run for ``target``: ``{row: RunConfig}`` in :data:`METHODS` order."""
+    return {row: row_run(preset, row, target, seed) for row in METHODS}
 
+
+def cells(settings: AdversarialSettings) -> list[dict]:
+    """Table 3's cells: one per target × seed."""
+    return [dict(target=t, seed=seed) for t in settings.targets for seed in settings.seeds]
+
+
+@dataclass(frozen=True)
+class _Planning:
+    """What a :class:`Method` reads from its context when only planning."""
+
+    preset: Preset
+
+
+def plan(preset: Preset) -> list[RunConfig]:
+    """Every run of §3.3: the adversarial source (after its clean warm-start
+    parent, where there is one), then Table 3's rows for every target × seed."""
+    s, preset = _resolve(preset)
+    source = adversarial_source_run(preset)
+    runs = [source.init] if source.init is not None else []
+    runs.append(source)
+    context = _Planning(preset)
+    for cell in cells(s):
+        for method in METHODS.values():
+            for arm in method.arms:
+                runs += method.plan(context, arm, cell)
+    return runs
+
+
+# -- evaluations ------------------------------------------------------------------------------
 
 def attack_test_data(preset: str | Preset, target: str, size: int | None = None) -> EvalDataSpec:
     """The test images attacked for ``target``: a class-stratified subset of
     ``size`` (default: the settings' ``attack_size``; ``None`` = the preset's
     test set)."""
-    s, preset = _settings_and_preset(preset)
+    s, preset = _resolve(preset)
     size = size if size is not None else s.attack_size
     caps = [c for c in (size, preset.test_size) if c is not None]
     return EvalDataSpec(DataSpec.of(target), size=min(caps) if caps else None)
 
 
-def robustness_entries(model, test, settings: AdversarialSettings, device, seed: int = 0,
-                       autoattack=None) -> list[dict]:
-    """Result entries (metric, value in percent, detail, n) for one model:
-    clean and PGD accuracy on ``test`` (detail ``"pgd set"``); with
-    ``autoattack`` (a smaller test set), clean, PGD and AutoAttack accuracy on
-    it (detail ``"autoattack set"``), so the two attacks compare on the same images."""
-    s = settings
+def _torchattacks_version() -> str:
+    try:
+        return version("torchattacks")
+    except PackageNotFoundError:  # pragma: no cover - a requirement of the project
+        return "absent"
 
-    def scored(data, subset):
-        return [dict(metric="clean_accuracy", detail=subset, n=len(data),
-                     value=100 * clean_accuracy(model, data, device)),
-                dict(metric="pgd_accuracy", detail=subset, n=len(data),
-                     value=100 * pgd_accuracy(model, data, device, s.eps, s.test_step_size,
-                                              s.test_steps, seed))]
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One memoized evaluation of a trained model (:func:`evaluate`):
+    ``metric`` (percent) on the images ``data`` (shown as ``eval_set``) under
+    ``attack`` ("clean", "pgd" or "autoattack") with ``params``, the (name, value) pairs that change the
+    result — ε, step, steps, the random start's seed, AutoAttack's version and
+    implementation — and nothing else (no settings' prose, no batch size)."""
+
+    metric: str
+    eval_set: str
+    attack: str
+    data: EvalDataSpec
+    params: tuple = ()
+
+    def __post_init__(self):
+        check_choice("attack", self.attack, ("clean", "pgd", "autoattack"))
+
+    @property
+    def memo_name(self) -> str:
+        """The memo's name for it (a clean accuracy is the shared clean evaluation)."""
+        return "clean_evaluation" if self.attack == "clean" else f"{NAME}.{self.attack}_accuracy"
+
+    def axes(self) -> dict:
+        """The row's axis values: ε and the step count where the attack has them."""
+        p = dict(self.params)
+        return {axis: p[axis] for axis in ("eps", "steps") if axis in p}
+
+    def measure(self, model, images, device) -> float:
+        """Accuracy (percent) of ``model`` on ``images`` (the built ``data``)
+        under the attack (a clean accuracy is :func:`evaluate`'s, shared)."""
+        p = dict(self.params)
+        if self.attack == "pgd":
+            return 100 * pgd_accuracy(model, images, device, p["eps"], p["step_size"], p["steps"],
+                                      p["seed"], random_start=p["random_start"])
+        return 100 * autoattack_on(model, images, p["eps"], p["seed"], p["version"])
+
+
+def _clean(metric: str, eval_set: str, data: EvalDataSpec) -> Evaluation:
+    return Evaluation(metric, eval_set, "clean", data)
+
+
+def _pgd(metric: str, eval_set: str, data: EvalDataSpec, eps: float, step_size: float,
+         steps: int, seed: int) -> Evaluation:
+    return Evaluation(metric, eval_set, "pgd", data, (
+        ("eps", float(eps)), ("step_size", float(step_size)), ("steps", int(steps)),
+        ("seed", int(seed)), ("random_start", True)))
+
+
+def _autoattack(s: AdversarialSettings, data: EvalDataSpec, seed: int) -> Evaluation:
+    return Evaluation("autoattack_accuracy", "autoattack", "autoattack", data, (
+        ("eps", float(s.eps)), ("seed", int(seed)), ("version", s.autoattack_version),
+        ("implementation", f"torchattacks {_torchattacks_version()}")))
+
+
+def robustness_evaluations(preset: str | Preset, row: str, target: str,
+                           seed: int = 0) -> list[Evaluation]:
+    """Table 3's evaluations of ``row``: clean and PGD-``test_steps`` accuracy
+    on the attacked test set (``eval_set`` "pgd"); for the AutoAttack rows,
+    clean, PGD and AutoAttack accuracy on the same smaller set ("autoattack"),
+    so the two attacks compare on the same images."""
+    s, preset = _resolve(preset)
+    check_choice("row", row, METHODS)
+
+    def scored(data, eval_set):
+        return [_clean("clean_accuracy", eval_set, data),
+                _pgd("pgd_accuracy", eval_set, data, s.eps, s.test_step_size, s.test_steps, seed)]
+
+    out = scored(attack_test_data(preset, target), "pgd")
+    if row in s.autoattack_rows:
+        data = attack_test_data(preset, target, s.autoattack_size)
+        out += scored(data, "autoattack") + [_autoattack(s, data, seed)]
+    return out
+
+
+def sanity_evaluations(preset: str | Preset, row: str, target: str,
+                       seed: int = 0) -> list[Evaluation]:
+    """The sanity curves of ``row`` (those of :data:`SANITY_CURVES`, on the
+    first target and seed; else none), on ``curve_size`` test images: clean
+    accuracy; accuracy against ε (``eps_multiples`` × ε under
+    PGD-``curve_steps``, step ``test_step_fraction``·ε); and against the number
+    of PGD steps at ε (``steps_grid``, step ``test_step_size``). Every point
+    starts from the same random noise (one ``seed``)."""
+    s, preset = _resolve(preset)
+    if row not in SANITY_CURVES or (target, seed) != (s.targets[0], s.seeds[0]):
+        return []
+    data = attack_test_data(preset, target, s.curve_size)
+    out = [_clean("clean_accuracy", "sanity", data)]
+    if "eps" in SANITY_CURVES[row]:
+        for eps in (float(m * s.eps) for m in s.eps_multiples):
+            out.append(_pgd("sanity_eps", "sanity", data, eps, s.test_step_fraction * eps,
+                            s.curve_steps, seed))
+    if "steps" in SANITY_CURVES[row]:
+        out += [_pgd("sanity_steps", "sanity", data, s.eps, s.test_step_size, k, seed)
+                for k in s.steps_grid]
+    return out
+
+
+def evaluate(evaluation: Evaluation, run, images, device, runs_dir=None) -> dict:
+    """``evaluation`` of the trained ``run`` ({"value": percent, "n": images}),
+    from the evaluation memo when present; ``images(spec)`` builds the data
+    only when it must be computed. A clean accuracy is 100 − the clean test
+    error of :func:`lib.evaluation.clean.clean_evaluation`, the one clean
+    evaluation every section shares."""
+    if evaluation.attack == "clean":
+        clean = clean_evaluation(run, evaluation.data, device, runs_dir=runs_dir,
+                                 load=lambda: images(evaluation.data))
+        return {"value": 100.0 - clean["error"], "n": clean["n"]}
 
     def compute():
-        entries = scored(test, "pgd set")
-        if autoattack is not None:
-            entries += scored(autoattack, "autoattack set")
-            entries.append(dict(metric="autoattack_accuracy", detail="autoattack set",
-                                n=len(autoattack),
-                                value=100 * autoattack_on(model, autoattack, s.eps, seed)))
-        return entries
+        data = images(evaluation.data)
+        return {"value": evaluation.measure(run.model, data, device), "n": len(data)}
 
-    datasets = [test] + ([autoattack] if autoattack is not None else [])
-    return memoized("robustness_entries", model, datasets, dict(settings=repr(s), seed=seed),
-                    compute, device=device)
+    return memoized(evaluation.memo_name, run, [evaluation.data], dict(evaluation.params),
+                    compute, device=device, runs_dir=runs_dir)
 
 
-def sanity_curves(model, data, settings: AdversarialSettings, device, seed: int = 0,
-                  steps: bool = True) -> list[dict]:
-    """The sanity checks of one model on ``data`` (dicts: check, eps, steps,
-    accuracy in percent): accuracy against ε (``settings.eps_multiples`` × ε
-    under PGD-``curve_steps``, step ε/4) and, with ``steps``, against the
-    number of PGD steps at ε (``settings.steps_grid``, step ``test_step_size``)."""
-    s = settings
-
-    def compute():
-        rows = [dict(check="eps", **r) for r in accuracy_vs_eps(
-            model, data, device, [m * s.eps for m in s.eps_multiples], s.curve_steps,
-            s.test_step_fraction, seed)]
-        if steps:
-            rows += [dict(check="steps", **r) for r in accuracy_vs_steps(
-                model, data, device, s.eps, s.test_step_size, s.steps_grid, seed)]
-        for r in rows:
-            r["accuracy"] *= 100
-        return rows
-
-    return memoized("sanity_curves", model, [data], dict(settings=repr(s), seed=seed, steps=steps),
-                    compute, device=device)
+def _entry(evaluation: Evaluation, result: dict) -> dict:
+    return dict(metric=evaluation.metric, value=result["value"], unit="%", n=result["n"],
+                eval_set=evaluation.eval_set, **evaluation.axes())
 
 
-__all__ = ["ARMS", "AdversarialSettings", "PAPER_TABLE3", "ROBUSTBENCH_AUTOATTACK_CIFAR10", "ROWS",
-           "SECTION", "adversarial_settings", "adversarial_source_run", "attack_test_data",
-           "robustness_entries", "row_run", "sanity_curves", "table3_runs"]
+def history_entries(run) -> list[dict]:
+    """The adversarial source's per-epoch history (``epoch`` axis): training
+    loss and accuracy on the adversarial examples it trains on, and the clean
+    source test error."""
+    out = []
+    for h in run.history:
+        out += [dict(metric="train_loss", value=h["loss"], unit="nats", epoch=h["epoch"],
+                     eval_set="adversarial train"),
+                dict(metric="train_accuracy", value=100 * h["accuracy"], unit="%",
+                     epoch=h["epoch"], eval_set="adversarial train")]
+        if h.get("test_error") is not None:
+            out.append(dict(metric="test_error", value=100 * h["test_error"], unit="%",
+                            epoch=h["epoch"], eval_set="source test"))
+    return out
+
+
+def cost_entries(run) -> list[dict]:
+    """What training ``run`` cost: epochs and training images processed (the
+    training time is the rows' ``wall_time_s``)."""
+    images = sum(h["images_per_s"] * h["seconds"] for h in run.history)
+    return [dict(metric="epochs", value=len(run.history), unit="epochs"),
+            dict(metric="training_images", value=round(images), unit="images")]
+
+
+def run(session) -> list[dict]:
+    """Train or load the adversarial source and every row of Table 3 for each
+    target × seed (through ``session.train``), evaluate them (memoized) and
+    return the rows: clean / PGD / AutoAttack accuracy, the sanity curves,
+    the training cost and the source's per-epoch history."""
+    s, preset = session.settings, session.preset
+    images = functools.cache(lambda spec: spec.build(session.data_root))
+    source = session.train(adversarial_source_run(preset))
+    rows = session.rows(source, history_entries(source) + cost_entries(source),
+                        dataset=source.config.data.dataset.name, method=SOURCE_METHOD,
+                        arm="pretrained")
+    for cell in cells(s):
+        for name, method in METHODS.items():
+            for arm in method.arms:
+                trained = method.train(session, arm, cell)
+                evaluations = (robustness_evaluations(preset, name, cell["target"], cell["seed"])
+                               + sanity_evaluations(preset, name, cell["target"], cell["seed"]))
+                entries = [_entry(e, evaluate(e, trained, images, session.device,
+                                              session.runs_dir)) for e in evaluations]
+                rows += session.rows(trained, entries + cost_entries(trained),
+                                     dataset=cell["target"], method=name, arm=arm)
+    return rows
+
+
+# -- tables and figures -----------------------------------------------------------------------
+
+def _titles() -> dict:
+    return {name: method.title for name, method in METHODS.items()}
+
+
+def _ours(preset: Preset) -> str:
+    return f"ours ({preset.name} preset)"
+
+
+def _accuracies(rows: pd.DataFrame, eval_set: str, columns: dict) -> pd.DataFrame:
+    """Mean over seeds of ``columns`` (metric → column name) on ``eval_set``,
+    indexed by (dataset, method)."""
+    part = rows[(rows.eval_set == eval_set) & rows.metric.isin(list(columns))]
+    table = part.groupby(["dataset", "method", "metric"]).value.mean().unstack("metric")
+    return table.reindex(columns=list(columns)).rename(columns=columns)
+
+
+def table3(rows, settings: AdversarialSettings, preset: Preset) -> pd.DataFrame:
+    """Table 3, ours: clean and PGD accuracy (%) per row and target, mean over seeds."""
+    columns = {"clean_accuracy": "clean", "pgd_accuracy": f"PGD-{settings.test_steps}"}
+    table = _accuracies(rows, "pgd", columns).unstack("dataset")
+    table = table.swaplevel(axis=1).reindex(
+        columns=[(t, c) for t in settings.targets for c in columns.values()])
+    seeds = rows[rows.method.isin(list(METHODS))].seed.nunique()
+    return (table.reindex(list(METHODS)).rename(index=_titles()).round(1)
+            .rename_axis(f"{_ours(preset)}, mean over {seeds} seed{'s' if seeds != 1 else ''}"))
+
+
+def paper_table3(rows, settings: AdversarialSettings, preset: Preset) -> pd.DataFrame:
+    """The paper's Table 3 (and §3.3's last-layer numbers), labelled as the paper's."""
+    columns = ("clean", "adversarial")
+    table = pd.DataFrame({(PAPER_NAMES[t], column): [PAPER_TABLE3[t][r][i] for r in METHODS]
+                          for t in PAPER_TABLE3 for i, column in enumerate(columns)},
+                         index=pd.Index([m.title for m in METHODS.values()],
+                                        name="the paper's Table 3 (WRN-28-10, ε = 8/255, PGD-20)"))
+    return table.astype(object).where(table.notna(), "—")
+
+
+def autoattack_table(rows, settings: AdversarialSettings, preset: Preset) -> pd.DataFrame:
+    """PGD and AutoAttack accuracy (%) on the same images, and how much PGD
+    overstates robustness; the paper's CIFAR-10 model as the reference
+    (PGD-20 from the paper, AutoAttack from RobustBench)."""
+    pgd = f"PGD-{settings.test_steps}"
+    table = _accuracies(rows, "autoattack", {"clean_accuracy": "clean", "pgd_accuracy": pgd,
+                                             "autoattack_accuracy": "AutoAttack"})
+    table["PGD overstates by"] = table[pgd] - table["AutoAttack"]
+    table = table.rename(index=_titles(), level="method").round(1)
+    table.index = pd.MultiIndex.from_tuples([(d, f"{m}, {_ours(preset)}") for d, m in table.index],
+                                            names=["dataset", "model"])
+    clean, robust = PAPER_TABLE3["cifar10"]["adversarial_pretrained"]
+    autoattack = ROBUSTBENCH_AUTOATTACK_CIFAR10
+    reference = pd.DataFrame(
+        [[clean, robust, autoattack, round(robust - autoattack, 2)]],
+        columns=table.columns, index=pd.MultiIndex.from_tuples(
+            [("cifar10", "the paper's model, for reference (clean and PGD-20: the paper; "
+                         "AutoAttack: RobustBench)")], names=table.index.names))
+    return pd.concat([table, reference])
+
+
+def source_history(rows, settings: AdversarialSettings, preset: Preset) -> pd.DataFrame:
+    """The adversarial source's training curve, one row per epoch."""
+    part = rows[(rows.method == SOURCE_METHOD) & rows.epoch.notna()]
+    columns = {"train_loss": "loss (nats)", "train_accuracy": "adversarial train acc. (%)",
+               "test_error": "clean source test error (%)"}
+    table = part.pivot_table(index="epoch", columns="metric", values="value", aggfunc="mean")
+    return table.reindex(columns=[c for c in columns if c in table.columns]).rename(
+        columns=columns).round(2).rename_axis(columns=None)
+
+
+def sanity_verdicts(rows) -> list[tuple[str, bool]]:
+    """The attack's sanity checks on the sanity rows, as (text, passed): for
+    each curve of :data:`SANITY_CURVES`, accuracy at ε = 0 equals the clean
+    accuracy on the same images; it falls as ε grows and is near 0
+    (≤ :data:`NEAR_ZERO` %) at the largest ε; more PGD steps never raise it.
+    "Falls" allows 2 binomial standard errors of the largest value."""
+    checks = []
+    titles = _titles()
+    part = rows[rows.eval_set == "sanity"]
+    for (dataset, method), frame in part.groupby(["dataset", "method"], sort=False):
+        who = f"{titles.get(method, method)} ({dataset})"
+        clean = frame[frame.metric == "clean_accuracy"].value
+        by_eps = frame[frame.metric == "sanity_eps"].sort_values("eps")
+        if len(by_eps):
+            at_zero = by_eps[by_eps.eps == 0].value
+            checks.append((f"{who}: ε = 0 gives the clean accuracy "
+                           f"({at_zero.iloc[0]:.1f}% = {clean.iloc[0]:.1f}%)",
+                           len(at_zero) == 1 and len(clean) == 1
+                           and bool(np.isclose(at_zero.iloc[0], clean.iloc[0]))))
+            tolerance = 2 * binomial_se(by_eps.value.max(), int(by_eps.n.iloc[0]))
+            checks.append((f"{who}: accuracy falls as ε grows (±{tolerance:.1f} points)",
+                           non_increasing(by_eps.value, tolerance)))
+            last = by_eps.iloc[-1]
+            checks.append((f"{who}: near 0 at ε = {last.eps:.3g} ({last.value:.1f}%, at most "
+                           f"{NEAR_ZERO:g}%)", bool(last.value <= NEAR_ZERO)))
+        by_steps = frame[frame.metric == "sanity_steps"].sort_values("steps")
+        if len(by_steps):
+            tolerance = 2 * binomial_se(by_steps.value.max(), int(by_steps.n.iloc[0]))
+            checks.append((f"{who}: more PGD steps never raise accuracy (±{tolerance:.1f} points)",
+                           non_increasing(by_steps.value, tolerance)))
+    return checks
+
+
+def trustworthy(rows) -> bool:
+    """Whether every sanity check passed (and there was one)."""
+    checks = sanity_verdicts(rows)
+    return bool(checks) and all(ok for _, ok in checks)
+
+
+def sanity_checks(rows, settings: AdversarialSettings, preset: Preset) -> str:
+    """The sanity checks as Markdown PASS/FAIL lines and their verdict: a
+    failing check says loudly that the evaluation is not trustworthy."""
+    checks = sanity_verdicts(rows)
+    if not checks:
+        return ("**FAIL: no sanity check ran** (no sanity rows): the evaluation is not "
+                "trustworthy.")
+    lines = [f"- {'PASS' if ok else '**FAIL**'} {text}" for text, ok in checks]
+    failed = sum(not ok for _, ok in checks)
+    verdict = (f"**FAIL: {failed} of {len(checks)} attack sanity checks failed — the evaluation "
+               "is not trustworthy**, and Table 3's adversarial accuracies should not be read "
+               "as robustness." if failed else
+               f"All {len(checks)} sanity checks pass: the attack behaves as an attack should.")
+    return "\n".join(lines + ["", verdict])
+
+
+def cost(rows, settings: AdversarialSettings, preset: Preset) -> pd.DataFrame:
+    """What each run cost: epochs, throughput (training images per second of
+    training wall time) and minutes, as recorded when it was trained."""
+    part = rows[rows.metric.isin(["epochs", "training_images"])]
+    table = part.pivot_table(index=["dataset", "method", "seed"], columns="metric",
+                             values="value", aggfunc="first")
+    seconds = part.groupby(["dataset", "method", "seed"]).wall_time_s.first()
+    order = [SOURCE_METHOD, *METHODS]
+    table = pd.DataFrame({"epochs": table["epochs"].astype(int),
+                          "images/s": table["training_images"] / seconds.clip(lower=1e-9),
+                          "minutes": seconds / 60}).reset_index()
+    table["order"] = table.method.map(order.index)
+    table["method"] = table.method.map({**_titles(), SOURCE_METHOD: SOURCE_TITLE})
+    return (table.sort_values(["order", "dataset", "seed"]).drop(columns="order")
+            .rename(columns={"method": "run", "dataset": "trained on"})
+            .set_index(["run", "trained on", "seed"]).round(2))
+
+
+def sanity_curves(rows, settings: AdversarialSettings, preset: Preset):
+    """Accuracy against ε (left) and against the number of PGD steps (right)."""
+    titles = _titles()
+    part = rows[rows.eval_set == "sanity"]
+    fig, (ax_eps, ax_steps) = plt.subplots(1, 2, figsize=(9, 3.2))
+    n = int(part.n.dropna().iloc[0]) if part.n.notna().any() else 0
+    for (dataset, method), frame in part[part.metric == "sanity_eps"].groupby(
+            ["dataset", "method"], sort=False):
+        frame = frame.sort_values("eps")
+        ax_eps.plot(frame.eps.astype(float), frame.value, marker="o", label=titles[method])
+    ax_eps.axvline(settings.eps, color="gray", linestyle="--", linewidth=1)
+    ax_eps.set(xlabel="ε (pixels in [0, 1])", ylabel="accuracy (%)", ylim=(0, 100),
+               title=f"PGD-{settings.curve_steps}, step ε/4 ({n} images)")
+    ax_eps.legend(fontsize=8)
+    for (dataset, method), frame in part[part.metric == "sanity_steps"].groupby(
+            ["dataset", "method"], sort=False):
+        frame = frame.sort_values("steps")
+        ax_steps.plot(frame.steps.astype(int), frame.value, marker="o", color="C1",
+                      label=titles[method])
+        ax_steps.set_title(f"{titles[method]}, ε = {settings.eps:.4g}")
+    ax_steps.set(xlabel="PGD steps (0 = random start only)", ylabel="accuracy (%)", ylim=(0, 100))
+    fig.tight_layout()
+    return fig
+
+
+# -- claims -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _ClaimSpec:
+    """One claim of §3.3: ``pretrained`` against ``scratch`` (Table 3 rows) on
+    ``metric`` (eval set "pgd"), higher is better; the paper's differences per
+    CIFAR dataset (points)."""
+
+    key: str
+    statement: str
+    metric: str
+    scratch: str
+    pretrained: str
+    magnitude_name: str
+    paper: dict
+    note: str = ""
+
+
+def _claim_specs(s: AdversarialSettings) -> tuple:
+    pgd = f"PGD-{s.test_steps}"
+    return (
+        _ClaimSpec("adversarial_pretraining", f"Adversarial pre-training and tuning beats "
+                   f"adversarial training from scratch under {pgd}", "pgd_accuracy",
+                   "adversarial", "adversarial_pretrained", f"gain in {pgd} accuracy (points)",
+                   {"cifar10": 11.6, "cifar100": 9.2}),
+        _ClaimSpec("adversarial_last_layer", f"Adversarially tuning only the last layer of the "
+                   f"adversarially pre-trained network beats adversarial training from scratch "
+                   f"under {pgd}", "pgd_accuracy", "adversarial", "last_layer",
+                   f"gain in {pgd} accuracy (points)", {"cifar10": 0.8, "cifar100": 1.8}),
+        _ClaimSpec("adversarial_clean_accuracy", "Adversarial pre-training and tuning costs no "
+                   "clean accuracy against adversarial training from scratch (the paper: about "
+                   "the same)", "clean_accuracy", "adversarial", "adversarial_pretrained",
+                   "difference in clean accuracy (points)", {"cifar10": -0.2, "cifar100": 0.1},
+                   note="The paper finds the two about the same: a difference inside the noise "
+                        "band agrees with it, as does a gain; a resolved loss does not."),
+    )
+
+
+def _paper_text(spec: _ClaimSpec, dataset: str) -> tuple[str, str]:
+    """The paper's values and magnitude for ``dataset`` (both CIFARs when it
+    is not one of the paper's)."""
+    metric = 0 if spec.metric == "clean_accuracy" else 1
+    datasets = [dataset] if dataset in PAPER_TABLE3 else list(PAPER_TABLE3)
+
+    def values(d):
+        return (f"{PAPER_TABLE3[d][spec.scratch][metric]} → "
+                f"{PAPER_TABLE3[d][spec.pretrained][metric]}")
+
+    if dataset in PAPER_TABLE3:
+        return values(dataset), f"{spec.paper[dataset]:+.1f} points"
+    return ("; ".join(f"{PAPER_NAMES[d]} {values(d)}" for d in datasets),
+            ", ".join(f"{spec.paper[d]:+.1f} ({PAPER_NAMES[d]})" for d in datasets) + " points")
+
+
+def claims(rows, settings: AdversarialSettings, preset: Preset) -> list[Claim]:
+    """§3.3's claims per target, the headline first: on the attacked test set
+    (eval set "pgd"), the pre-trained row against adversarial training from
+    scratch. The band: the seeds' spread with two or more seeds, else the
+    binomial sampling error of each arm's accuracy on its ``n`` attacked
+    images (:func:`lib.claims.arm_band`)."""
+    main = rows[rows.eval_set == "pgd"]
+    notes = () if trustworthy(rows) else (
+        "**An attack sanity check failed on this page: these accuracies are not trustworthy.**",)
+    out = []
+    for target in settings.targets:
+        for spec in _claim_specs(settings):
+            part = main[(main.dataset == target) & (main.metric == spec.metric)
+                        & main.method.isin([spec.scratch, spec.pretrained])]
+            per_seed = part.assign(arm=np.where(part.method == spec.scratch, "scratch",
+                                                "pretrained"))[["arm", "seed", "value", "n"]]
+            if set(per_seed.arm) != {"scratch", "pretrained"}:
+                raise ValueError(f"claim {spec.key!r} on {target}: rows for {spec.scratch!r} and "
+                                 f"{spec.pretrained!r} ({spec.metric}) are missing")
+            means = per_seed.groupby("arm").value.mean()
+            images = per_seed.groupby("arm").n.first()
+            band, kind = arm_band(per_seed, lambda arm: binomial_se(means[arm], int(images[arm])))
+            paper_values, paper_magnitude = _paper_text(spec, target)
+            out.append(Claim(
+                key=spec.key, section=NAME, dataset=target, statement=spec.statement,
+                metric=METRIC_NAMES[spec.metric].format(steps=settings.test_steps), unit="%",
+                scratch=float(means["scratch"]), pretrained=float(means["pretrained"]),
+                better="higher", band=band,
+                band_kind=kind, seeds=int(per_seed.groupby("arm").seed.nunique().min()),
+                magnitude=float(means["pretrained"] - means["scratch"]),
+                magnitude_name=spec.magnitude_name, paper_values=paper_values,
+                paper_magnitude=paper_magnitude, preset=preset.name,
+                labels=(METHODS[spec.scratch].title, METHODS[spec.pretrained].title),
+                notes=tuple(n for n in (spec.note,) if n) + notes))
+    return out
+
+
+SECTION = Section(
+    name=NAME, title="Adversarial robustness", paper="§3.3, Table 3", settings=SETTINGS,
+    plan=plan, run=run, claims=claims,
+    tables={"table3": table3, "paper_table3": paper_table3, "autoattack": autoattack_table,
+            "source_history": source_history, "sanity_checks": sanity_checks, "cost": cost},
+    figures={"sanity_curves": sanity_curves},
+)
+SECTIONS.add(SECTION.name, SECTION)
+
+__all__ = ["METHODS", "PAPER_TABLE3", "ROBUSTBENCH_AUTOATTACK_CIFAR10", "SECTION", "SETTINGS",
+           "AdversarialSettings", "Evaluation", "adversarial_source_run", "attack_test_data",
+           "cells", "evaluate", "plan", "robustness_evaluations", "row_run", "run",
+           "sanity_evaluations", "sanity_verdicts", "table3_runs"]

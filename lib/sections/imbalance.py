@@ -1,8 +1,7 @@
-"""Paper §3.2, robustness to class imbalance (Table 2, Figure 3).
-
-The section's settings per preset (:data:`SETTINGS`), its methods as a
-registry of run builders (:data:`METHODS`), and the pipeline that trains (or
-loads) every run and turns it into result rows (:func:`run_imbalance`).
+"""Paper §3.2, robustness to class imbalance (Table 2, Figure 3), on the
+section protocol (:mod:`lib.sections.base`): settings per preset
+(:data:`SETTINGS`), the methods (:data:`METHODS`), ``plan``, ``run``, the
+tables, the figures and the claims, gathered in :data:`SECTION`.
 
 * **Training sets.** The full training set of the target, cut to power-law
   class sizes n_c = α/(β + c^γ) with n_1 = a and n_K = b
@@ -12,8 +11,8 @@ loads) every run and turns it into result rows (:func:`run_imbalance`).
 * **Test set.** The target's balanced test set (the preset's class-stratified
   ``test_size`` subset, :func:`lib.experiments.target_test_data`).
 * **Minority classes** are those with n_c below the mean class size; the
-  *minority error* is the error on the test examples of those classes and the
-  *total error* the error on all of them (percent).
+  *minority error* is the top-1 error on the test examples of those classes,
+  the *total error* on all of them (percent, :func:`lib.metrics.top1_wrong`).
 * **Methods** (paper §3.2): Normal Training (cross-entropy, from scratch),
   Cost Sensitive (loss weights ∝ 1/n_c, Huang et al. 2016), Oversampling
   (random replication up to the largest class, Japkowicz 2000), SMOTE (Chawla et
@@ -22,28 +21,37 @@ loads) every run and turns it into result rows (:func:`run_imbalance`).
   dropout; paper: 50 epochs at lr 0.001). The baselines train from scratch
   (paper: 100 epochs, lr 0.1, dropout 0.3). Beyond the paper: logit adjustment
   (Menon et al. 2021, τ = 1) from scratch.
+* **Claims** (per target dataset): pre-training alone beats the best baseline
+  of Table 2 per γ on total error, then on minority error, then beats Normal
+  Training (means over γ; noise band from the seeds, or from the test-set
+  sampling with one seed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+import math
+from dataclasses import dataclass, replace
+from functools import cache
 
 import numpy as np
 import pandas as pd
 
+from lib.claims import Claim, difference_band, seed_band, weighted_binomial_se
 from lib.data.registry import dataset_info
 from lib.evaluation.memo import memoized
 from lib.experiments import finetune_run, scratch_run, target_test_data
 from lib.imbalance import class_priors, minority_classes, power_law_class_sizes
-from lib.presets import DataSpec, Preset, Recipe, get_preset, preset_names
-from lib.registry import Registry
-from lib.training import RunConfig, TrainingDataSpec, predict_logits, train_or_load
-from lib.training.progress import SweepProgress
+from lib.metrics import top1_wrong
+from lib.presets import PRESETS, DataSpec, Preset, Recipe
+from lib.sections import SECTIONS
+from lib.sections.base import Method, Section, method_registry, per_preset
+from lib.training import EvalDataSpec, RunConfig, TrainingDataSpec, predict_logits
 from lib.validation import check_choice
 
-SECTION = "class_imbalance"
+NAME = "imbalance"
 PAPER_GAMMAS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0)  # Table 2
+PAPER_DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+_METRIC_WORDS = {"error": "total error", "minority_error": "minority error"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,11 @@ class ImbalanceSettings:
     smote_neighbors: int = 5
     logit_tau: float = 1.0
 
+    def __post_init__(self):
+        for name in self.methods:
+            check_choice("method", name, METHODS)
+        check_choice("figure_gamma", self.figure_gamma, self.gammas)
+
     def largest_smallest(self, target: str) -> tuple[int, int]:
         check_choice("target", target, self.targets)
         return tuple(dict(self.extremes)[target])
@@ -78,6 +91,11 @@ class ImbalanceSettings:
     def method_names(self) -> list[str]:
         return list(self.methods) if self.methods else list(METHODS)
 
+    def cells(self):
+        """Every (target, γ, seed) of the sweep, as the methods' ``cell`` dicts."""
+        return [dict(target=t, gamma=float(g), seed=int(s))
+                for t in self.targets for g in self.gammas for s in self.seeds]
+
     def describe(self) -> str:
         """The settings as text (deterministic: compared by nbval)."""
         lines = [f"targets          : {list(self.targets)}",
@@ -86,7 +104,8 @@ class ImbalanceSettings:
                  f"from scratch     : {self.scratch}",
                  f"pre-training     : {self.pretraining}",
                  f"seeds            : {list(self.seeds)}",
-                 f"SMOTE neighbours : {self.smote_neighbors}; logit adjustment τ = {self.logit_tau}"]
+                 f"SMOTE neighbours : {self.smote_neighbors}; "
+                 f"logit adjustment τ = {self.logit_tau}"]
         for target in self.targets:
             a, b = self.largest_smallest(target)
             lines.append(f"{target}: (a, b) = ({a}, {b})")
@@ -99,77 +118,24 @@ class ImbalanceSettings:
         return "\n".join(lines)
 
 
-def _settings(preset: Preset) -> ImbalanceSettings:
-    if preset.name == "paper":
-        # §3.2: baselines 100 epochs at lr 0.1 with dropout 0.3 (the preset's
-        # scratch recipe); pre-training tuned 50 epochs at lr 0.001 without dropout.
-        return ImbalanceSettings(
-            targets=("cifar10", "cifar100"), gammas=PAPER_GAMMAS,
-            extremes=(("cifar10", (5000, 250)), ("cifar100", (500, 25))),
-            scratch=preset.scratch, pretraining=replace(preset.finetune, epochs=50, lr=0.001,
-                                                        dropout=0.0),
-            seeds=preset.seeds)
-    if preset.name == "quick":
-        # Fashion-MNIST has 6,000 training images per class; (a, b) = (200, 10)
-        # keeps the paper's ratio a/b = 20 with sets of 346 (γ = 0.2) and 577
-        # (γ = 2.0) images, so that 6 methods × 2 γ fit ~7 minutes on 2 cores.
-        # The paper's 2:1 ratio of epochs (100 from scratch, 50 tuned); batch
-        # size and rates chosen per arm by the γ = 0.2 test error
-        # (benchmarks/select_section_recipes.py): at batch 128 a 346-image epoch
-        # is 3 steps and Normal Training stops far from convergence.
-        return ImbalanceSettings(
-            targets=("fashion_mnist",), gammas=(0.2, 2.0),
-            extremes=(("fashion_mnist", (200, 10)),),
-            scratch=replace(preset.scratch, epochs=30, batch_size=32),
-            pretraining=replace(preset.finetune, epochs=15, lr=0.0125, batch_size=32,
-                                dropout=0.0),
-            seeds=preset.seeds)
-    return ImbalanceSettings(  # smoke: one γ, tiny sets, the preset's short recipes
-        targets=("fashion_mnist",), gammas=(0.2,),
-        extremes=(("fashion_mnist", (50, 5)),),
-        scratch=preset.scratch, pretraining=replace(preset.finetune, dropout=0.0),
-        seeds=preset.seeds)
-
-
-SETTINGS: dict[str, ImbalanceSettings] = {name: _settings(get_preset(name))
-                                          for name in preset_names()}
-
-
-def settings_for(preset: str | Preset) -> ImbalanceSettings:
-    """The §3.2 settings of a preset (by name or :class:`Preset`)."""
-    name = preset if isinstance(preset, str) else preset.name
-    check_choice("preset", name, SETTINGS)
-    return SETTINGS[name]
-
-
 # --- methods ---------------------------------------------------------------
 
+METHODS = method_registry(NAME)
+
+
 @dataclass(frozen=True)
-class Method:
-    """A class-imbalance method: ``build(preset, settings, target, gamma, seed)
-    -> RunConfig``. ``arm`` is ``"scratch"`` or ``"pretrained"``."""
+class Context:
+    """What a method's builder sees: the preset, the section's settings and,
+    while running, the session that trains (``None`` when only planning)."""
 
-    name: str
-    title: str
-    arm: str
-    in_paper: bool
-    build: Callable[..., RunConfig] = field(repr=False)
+    preset: Preset
+    settings: ImbalanceSettings
+    session: object = None
 
-
-METHODS: Registry[Method] = Registry("method")
-
-
-def register_method(name: str, title: str, arm: str = "scratch", in_paper: bool = True):
-    check_choice("arm", arm, ("scratch", "pretrained"))
-
-    def wrap(build):
-        METHODS.add(name, Method(name, title, arm, in_paper, build))
-        return build
-    return wrap
-
-
-def method_names() -> list[str]:
-    return list(METHODS)
+    def train(self, config: RunConfig):
+        if self.session is None:
+            raise RuntimeError("a planning context cannot train; pass the session")
+        return self.session.train(config)
 
 
 def imbalanced_data(settings: ImbalanceSettings, target: str, gamma: float,
@@ -181,206 +147,515 @@ def imbalanced_data(settings: ImbalanceSettings, target: str, gamma: float,
         "power_law_imbalance", gamma=float(gamma), largest=int(a), smallest=int(b))
 
 
-def _label(preset, target, gamma, seed, name) -> str:
-    return f"imbalance[{preset.name}:{target}:gamma{gamma}:{name}:seed{seed}]"
+def _label(context: Context, cell: dict, name: str) -> str:
+    return (f"imbalance[{context.preset.name}:{cell['target']}:gamma{cell['gamma']}:"
+            f"{name}:seed{cell['seed']}]")
 
 
-def _scratch(name, preset, settings, target, gamma, seed, data, **changes) -> RunConfig:
-    return scratch_run(preset, seed, data=data, recipe=settings.scratch, target=target,
-                       label=_label(preset, target, gamma, seed, name), **changes)
+def _baseline(name: str, title: str, *transforms, in_paper: bool = True,
+              objective=None) -> Method:
+    """A baseline trained from scratch on the imbalanced set, followed by
+    ``transforms`` (name, params) and with ``objective(context, cell)`` →
+    (objective, params) when given."""
+    def build(context: Context, arm: str, cell: dict) -> RunConfig:
+        s, target = context.settings, cell["target"]
+        data = imbalanced_data(s, target, cell["gamma"], cell["seed"])
+        for transform, params in transforms:
+            data = data.with_transform(transform, **params(s))
+        changes = {}
+        if objective is not None:
+            changes["objective"], changes["objective_params"] = objective(context, cell)
+        return scratch_run(context.preset, cell["seed"], data=data, recipe=s.scratch,
+                           target=target, label=_label(context, cell, name), **changes)
+
+    return METHODS.add(name, Method.single_stage(name, title, ("scratch",), build,
+                                                 in_paper=in_paper))
 
 
-@register_method("normal", "Normal Training")
-def _normal(preset, settings, target, gamma, seed):
-    return _scratch("normal", preset, settings, target, gamma, seed,
-                    imbalanced_data(settings, target, gamma, seed))
+def _pretraining_build(context: Context, arm: str, cell: dict) -> RunConfig:
+    s, target = context.settings, cell["target"]
+    return finetune_run(context.preset, cell["seed"],
+                        data=imbalanced_data(s, target, cell["gamma"], cell["seed"]),
+                        recipe=s.pretraining, target=target,
+                        label=_label(context, cell, "pretraining"))
 
 
-@register_method("cost_sensitive", "Cost Sensitive")
-def _cost_sensitive(preset, settings, target, gamma, seed):
-    data = imbalanced_data(settings, target, gamma, seed).with_transform("class_weights")
-    return _scratch("cost_sensitive", preset, settings, target, gamma, seed, data)
+def _logit_objective(context: Context, cell: dict):
+    priors = class_priors(context.settings.class_sizes(cell["target"], cell["gamma"]))
+    return "logit_adjusted", (("priors", priors), ("tau", float(context.settings.logit_tau)))
 
 
-@register_method("oversampling", "Oversampling")
-def _oversampling(preset, settings, target, gamma, seed):
-    data = imbalanced_data(settings, target, gamma, seed).with_transform("oversample")
-    return _scratch("oversampling", preset, settings, target, gamma, seed, data)
+_baseline("normal", "Normal Training")
+_baseline("cost_sensitive", "Cost Sensitive", ("class_weights", lambda s: {}))
+_baseline("oversampling", "Oversampling", ("oversample", lambda s: {}))
+_baseline("smote", "SMOTE", ("smote", lambda s: {"k_neighbors": int(s.smote_neighbors)}))
+METHODS.add("pretraining", Method.single_stage("pretraining", "Pre-Training", ("pretrained",),
+                                               _pretraining_build))
+_baseline("logit_adjustment", "Logit adjustment (not in the paper)", in_paper=False,
+          objective=_logit_objective)
 
 
-@register_method("smote", "SMOTE")
-def _smote(preset, settings, target, gamma, seed):
-    data = imbalanced_data(settings, target, gamma, seed).with_transform(
-        "smote", k_neighbors=int(settings.smote_neighbors))
-    return _scratch("smote", preset, settings, target, gamma, seed, data)
+def method_names() -> list[str]:
+    return list(METHODS)
 
 
-@register_method("pretraining", "Pre-Training", arm="pretrained")
-def _pretraining(preset, settings, target, gamma, seed):
-    return finetune_run(preset, seed, data=imbalanced_data(settings, target, gamma, seed),
-                        recipe=settings.pretraining, target=target,
-                        label=_label(preset, target, gamma, seed, "pretraining"))
-
-
-@register_method("logit_adjustment", "Logit adjustment (not in the paper)", in_paper=False)
-def _logit_adjustment(preset, settings, target, gamma, seed):
-    priors = class_priors(settings.class_sizes(target, gamma))
-    return _scratch("logit_adjustment", preset, settings, target, gamma, seed,
-                    imbalanced_data(settings, target, gamma, seed), objective="logit_adjusted",
-                    objective_params=(("priors", priors), ("tau", float(settings.logit_tau))))
+def baselines() -> list[str]:
+    """The paper's baselines (Table 2's rows trained from scratch)."""
+    return [name for name, m in METHODS.items() if m.in_paper and m.arms == ("scratch",)]
 
 
 def build_run(method: str, preset: Preset, settings: ImbalanceSettings, target: str,
-              gamma: float, seed: int) -> RunConfig:
-    """The run of ``method`` (a registered name) for one target, γ and seed."""
-    check_choice("method", method, method_names())
-    return METHODS[method].build(preset, settings, target, gamma, seed)
+              gamma: float, seed: int, arm: str | None = None) -> RunConfig:
+    """The (final) run of ``method`` for one target, γ and seed (``arm``:
+    the method's first arm by default)."""
+    m = METHODS[method]
+    arm = arm or m.arms[0]
+    check_choice("arm", arm, m.arms)
+    cell = dict(target=target, gamma=float(gamma), seed=int(seed))
+    return m.plan(Context(preset, settings), arm, cell)[-1]
 
 
-# --- evaluation ------------------------------------------------------------
+# --- settings per preset ---------------------------------------------------
+
+SETTINGS: dict[str, ImbalanceSettings] = per_preset(NAME, {
+    # One γ, tiny sets, the preset's short recipes (fine-tuning without dropout).
+    "smoke": ImbalanceSettings(
+        targets=("fashion_mnist",), gammas=(0.2,),
+        extremes=(("fashion_mnist", (50, 5)),),
+        scratch=PRESETS["smoke"].scratch,
+        pretraining=replace(PRESETS["smoke"].finetune, dropout=0.0),
+        seeds=PRESETS["smoke"].seeds),
+    # Fashion-MNIST has 6,000 training images per class; (a, b) = (200, 10)
+    # keeps the paper's ratio a/b = 20 with sets of 346 (γ = 0.2) and 577
+    # (γ = 2.0) images, so that 6 methods × 2 γ fit ~7 minutes on 2 cores.
+    # The paper's 2:1 ratio of epochs (100 from scratch, 50 tuned); batch
+    # size and rates chosen per arm by the γ = 0.2 test error
+    # (benchmarks/select_section_recipes.py): at batch 128 a 346-image epoch
+    # is 3 steps and Normal Training stops far from convergence.
+    "quick": ImbalanceSettings(
+        targets=("fashion_mnist",), gammas=(0.2, 2.0),
+        extremes=(("fashion_mnist", (200, 10)),),
+        scratch=replace(PRESETS["quick"].scratch, epochs=30, batch_size=32),
+        pretraining=replace(PRESETS["quick"].finetune, epochs=15, lr=0.0125, batch_size=32,
+                            dropout=0.0),
+        seeds=PRESETS["quick"].seeds),
+    # §3.2: baselines 100 epochs at lr 0.1 with dropout 0.3 (the preset's
+    # scratch recipe); pre-training tuned 50 epochs at lr 0.001 without dropout.
+    "paper": ImbalanceSettings(
+        targets=("cifar10", "cifar100"), gammas=PAPER_GAMMAS,
+        extremes=(("cifar10", (5000, 250)), ("cifar100", (500, 25))),
+        scratch=PRESETS["paper"].scratch,
+        pretraining=replace(PRESETS["paper"].finetune, epochs=50, lr=0.001, dropout=0.0),
+        seeds=PRESETS["paper"].seeds),
+})
+
+
+def settings_for(preset: str | Preset) -> ImbalanceSettings:
+    """The §3.2 settings of a preset (by name or :class:`Preset`)."""
+    return SECTION.settings_for(preset)
+
+
+# --- plan and run ----------------------------------------------------------
+
+def plan(preset: Preset) -> list:
+    """Every run of the section: (target, γ, seed) × method × arm."""
+    settings = SETTINGS[preset.name]
+    context = Context(preset, settings)
+    return [config for cell in settings.cells() for name in settings.method_names()
+            for arm in METHODS[name].arms for config in METHODS[name].plan(context, arm, cell)]
+
 
 def imbalance_errors(logits, labels, class_sizes) -> dict:
-    """Total, minority and per-class test error (percent) of ``logits``.
-
-    ``class_sizes`` are the training sizes (minority: below their mean)."""
+    """Total, minority and per-class top-1 test error (percent) of ``logits``,
+    with the number of test examples behind each (``n``, ``minority_n``,
+    ``class_n``). ``class_sizes`` are the training sizes (minority: below their
+    mean); a class without test examples has error ``None``."""
     labels = np.asarray(labels)
-    wrong = np.asarray(logits).argmax(1) != labels
-    minority = minority_classes(class_sizes)
-    per_class = np.array([100 * wrong[labels == c].mean() if np.any(labels == c) else np.nan
-                          for c in range(len(class_sizes))])
-    return {"error": 100 * float(wrong.mean()),
-            "minority_error": 100 * float(wrong[np.isin(labels, minority)].mean()),
-            "class_error": per_class}
+    wrong = top1_wrong(logits, labels)
+    in_minority = np.isin(labels, minority_classes(class_sizes))
+    counts = [int(np.sum(labels == c)) for c in range(len(class_sizes))]
+    return {"error": 100 * float(wrong.mean()), "n": int(len(labels)),
+            "minority_error": 100 * float(wrong[in_minority].mean()),
+            "minority_n": int(in_minority.sum()),
+            "class_error": [100 * float(wrong[labels == c].mean()) if k else None
+                            for c, k in enumerate(counts)],
+            "class_n": counts}
 
 
-def evaluate_run(run, test, class_sizes, device) -> dict:
-    """:func:`imbalance_errors` of ``run`` on ``test`` (per-class errors as a
-    list), memoized on disk (:mod:`lib.evaluation.memo`): a re-built page does
-    not re-evaluate."""
+def evaluate_run(run, test: EvalDataSpec, class_sizes, device, *, root=None, runs_dir=None,
+                 images=None) -> dict:
+    """:func:`imbalance_errors` of ``run`` on the test set ``test`` (a spec),
+    memoized on the run, the spec and the class sizes: a re-built page
+    re-evaluates nothing. ``images()`` returns the built test set (default:
+    ``test.build(root)``), called only when the memo misses."""
     def compute() -> dict:
-        errors = imbalance_errors(predict_logits(run.model, test, device),
-                                  test.labels.numpy(), class_sizes)
-        return {**errors, "class_error": [float(v) for v in errors["class_error"]]}
+        data = images() if images is not None else test.build(root)
+        return imbalance_errors(predict_logits(run.model, data, device), data.labels.numpy(),
+                                class_sizes)
 
-    return memoized("imbalance_errors", run.model, [test], {"class_sizes": list(class_sizes)},
-                    compute, device=device)
+    return memoized("imbalance_errors", run, [test], {"class_sizes": [int(n) for n in class_sizes]},
+                    compute, device=device, runs_dir=runs_dir, version=2)
 
 
-def result_entries(errors: dict, run) -> list[dict]:
-    """Rows' metric entries: total and minority error, per-class error
-    (``detail`` = class index), the training set size, and the training error
-    of the last epoch (augmented batches, with dropout when the recipe has it)."""
-    entries = [{"metric": "error", "value": errors["error"]},
-               {"metric": "minority_error", "value": errors["minority_error"]}]
-    entries += [{"metric": "class_error", "detail": str(c), "value": float(v)}
-                for c, v in enumerate(errors["class_error"])]
+def result_entries(errors: dict, run, gamma: float) -> list[dict]:
+    """A run's metric entries: total and minority error, per-class error, the
+    training error of the last epoch (augmented batches, with dropout when the
+    recipe has it) and the training set size."""
+    common = dict(gamma=float(gamma), unit="%")
+    entries = [{**common, "metric": "error", "value": errors["error"], "n": errors["n"]},
+               {**common, "metric": "minority_error", "value": errors["minority_error"],
+                "n": errors["minority_n"]}]
+    entries += [{**common, "metric": "class_error", "class_index": c, "value": v, "n": k}
+                for c, (v, k) in enumerate(zip(errors["class_error"], errors["class_n"]))
+                if v is not None]
+    train_size = run.info.get("train_size")
     if run.history:
-        entries.append({"metric": "final_train_error",
+        entries.append({**common, "metric": "final_train_error", "n": train_size,
                         "value": 100 * (1 - float(run.history[-1]["accuracy"]))})
-    if "train_size" in run.info:
-        entries.append({"metric": "train_size", "value": float(run.info["train_size"])})
+    if train_size is not None:
+        entries.append({"gamma": float(gamma), "metric": "train_size", "unit": "images",
+                        "value": float(train_size)})
     return entries
 
 
-def run_imbalance(session, settings: ImbalanceSettings | None = None, methods=None,
-                  verbose: bool = True) -> list[dict]:
-    """Train (or load) every run of the section and return its result rows
-    (not recorded: pass them to ``session.record``).
-
-    ``session`` is a :class:`lib.notebook.Session` (preset, data root, device,
-    ``rows``); ``settings`` default to the preset's, ``methods`` to theirs."""
-    preset = session.preset
-    settings = settings or settings_for(preset)
-    methods = list(methods) if methods is not None else settings.method_names()
-    for name in methods:
-        check_choice("method", name, method_names())
-    sweep = SweepProgress(len(settings.targets) * len(settings.gammas) * len(settings.seeds)
-                          * len(methods), "class imbalance", enabled=verbose)
+def run(session) -> list[dict]:
+    """Train (or load) every run of the section through ``session.train``,
+    evaluate each on its target's balanced test set, return the rows."""
+    settings = session.settings
+    context = Context(session.preset, settings, session)
     rows: list[dict] = []
     for target in settings.targets:
-        test = target_test_data(preset, target).build(session.data_root)
-        for gamma in settings.gammas:
-            sizes = settings.class_sizes(target, gamma)
-            for seed in settings.seeds:
-                for name in methods:
-                    config = build_run(name, preset, settings, target, gamma, seed)
-                    run = train_or_load(config, root=session.data_root, device=session.device,
-                                        verbose=verbose)
-                    sweep.update(run.from_cache, config.label)
-                    errors = evaluate_run(run, test, sizes, session.device)
-                    rows += session.rows(run, result_entries(errors, run), dataset=target,
-                                         method=name, arm=METHODS[name].arm, strength=gamma)
+        test = target_test_data(session.preset, target)
+        images = cache(lambda test=test: test.build(session.data_root))
+        for cell in (c for c in settings.cells() if c["target"] == target):
+            sizes = settings.class_sizes(target, cell["gamma"])
+            for name in settings.method_names():
+                for arm in METHODS[name].arms:
+                    trained = METHODS[name].train(context, arm, cell)
+                    errors = evaluate_run(trained, test, sizes, session.device,
+                                          runs_dir=session.runs_dir, images=images)
+                    rows += session.rows(trained, result_entries(errors, trained, cell["gamma"]),
+                                         dataset=target, method=name, arm=arm)
     return rows
+
+
+# --- summaries -------------------------------------------------------------
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean over seeds of total and minority error and of the training facts,
+    one row per (dataset, method, γ), in the registry's method order; ``n`` and
+    ``minority_n`` are the test examples behind the errors."""
+    r = rows[rows.metric.isin(["error", "minority_error", "final_train_error", "train_size"])]
+    r = r.assign(gamma=r.gamma.astype(float), n=pd.to_numeric(r.n))
+    index = ["dataset", "method", "gamma"]
+    table = r.pivot_table(index=index, columns="metric", values="value", aggfunc="mean")
+    counts = r.pivot_table(index=index, columns="metric", values="n", aggfunc="mean")
+    table["n"] = counts["error"]
+    table["minority_n"] = counts["minority_error"]
+    table["seeds"] = r[r.metric == "error"].groupby(index).seed.nunique()
+    order = {name: i for i, name in enumerate(method_names())}
+    return table.reset_index().sort_values(
+        index, key=lambda s: s.map(order) if s.name == "method" else s).reset_index(drop=True)
+
+
+def _title(name: str) -> str:
+    return METHODS[name].title
 
 
 # --- tables ----------------------------------------------------------------
 
-def _select(results: pd.DataFrame, settings: ImbalanceSettings) -> pd.DataFrame:
-    r = results[results.dataset.isin(settings.targets)
-                & results.strength.astype(float).isin([float(g) for g in settings.gammas])
-                & results.seed.astype(int).isin(list(settings.seeds))
-                & results.method.isin(settings.method_names())].copy()
-    r["gamma"] = r.strength.astype(float)
-    return r
+def table2(rows, settings: ImbalanceSettings, preset: Preset) -> pd.DataFrame:
+    """Table 2's layout, ours: (dataset, method) × γ, cells "total / minority"
+    test error in percent (mean over seeds)."""
+    s = summary(rows)
+    cells = s.assign(cell=[f"{t:.1f} / {m:.1f}" for t, m in zip(s.error, s.minority_error)],
+                     method=s.method.map(_title))
+    table = cells.pivot(index=["dataset", "method"], columns="gamma", values="cell")
+    order = [(d, _title(m)) for d in settings.targets for m in method_names()
+             if (d, _title(m)) in table.index]
+    table = table.reindex(order).rename_axis(columns="γ")
+    return pd.concat({f"ours ({preset.name} preset)": table}, names=["source"])
 
 
-def summary(results: pd.DataFrame, settings: ImbalanceSettings) -> pd.DataFrame:
-    """Mean over seeds of total and minority error (and the training facts),
-    one row per (dataset, method, γ); ``results`` are the section's stored rows."""
-    r = _select(results, settings)
-    r = r[r.metric.isin(["error", "minority_error", "final_train_error", "train_size"])]
-    table = r.pivot_table(index=["dataset", "method", "gamma"], columns="metric",
-                          values="value", aggfunc="mean")
-    table["seeds"] = r[r.metric == "error"].groupby(["dataset", "method", "gamma"]).seed.nunique()
-    order = {name: i for i, name in enumerate(method_names())}
-    return table.reset_index().sort_values(
-        ["dataset", "method", "gamma"], key=lambda s: s.map(order) if s.name == "method" else s
-    ).reset_index(drop=True)
+def paper_table2(rows=None, settings=None, preset=None) -> pd.DataFrame:
+    """The paper's Table 2 (not ours): rows (dataset, method), columns γ,
+    cells "total / minority" test error in percent, as printed."""
+    frames = {dataset: pd.DataFrame(cells, index=list(PAPER_GAMMAS)).T
+              for dataset, cells in _PAPER_TABLE2.items()}
+    table = pd.concat(frames, names=["dataset", "method"]).rename_axis(columns="γ")
+    return pd.concat({"paper (Table 2)": table}, names=["source"])
 
 
-def table2(summary_frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """Table 2's layout for ``dataset``: methods × γ, cells "total / minority"."""
-    s = summary_frame[summary_frame.dataset == dataset]
-    cells = s.assign(cell=[f"{t:.1f} / {m:.1f}" for t, m in zip(s.error, s.minority_error)])
-    titles = [METHODS[name].title for name in method_names() if name in set(s.method)]
-    table = cells.assign(method=cells.method.map(lambda n: METHODS[n].title)).pivot(
-        index="method", columns="gamma", values="cell")
-    return table.reindex(titles).rename_axis(index="method", columns="γ")
+def paper_table2_values() -> pd.DataFrame:
+    """The paper's Table 2 as numbers: one row per (dataset, method, γ) with
+    ``error`` and ``minority_error`` (percent)."""
+    long = paper_table2().loc["paper (Table 2)"].stack().rename("cell").reset_index()
+    long.columns = ["dataset", "method", "gamma", "cell"]
+    parts = long.cell.str.split(" / ", expand=True).astype(float)
+    return long.drop(columns="cell").assign(gamma=long.gamma.astype(float), error=parts[0],
+                                            minority_error=parts[1])
 
 
-def per_class_errors(results: pd.DataFrame, settings: ImbalanceSettings, dataset: str,
-                     gamma: float, methods=("normal", "pretraining")) -> pd.DataFrame:
-    """Per-class test error (percent, mean over seeds): classes × methods."""
-    r = _select(results, settings)
-    r = r[(r.dataset == dataset) & (r.gamma == float(gamma)) & (r.metric == "class_error")
-          & r.method.isin(methods)].copy()
-    r["class"] = r.detail.astype(float).astype(int)
-    return r.pivot_table(index="class", columns="method", values="value",
-                         aggfunc="mean")[list(methods)]
+def optimizer_steps(recipe: Recipe, train_size: int) -> int:
+    """SGD steps of ``recipe`` on ``train_size`` images (the last batch of an
+    epoch may be short)."""
+    return math.ceil(train_size / recipe.batch_size) * recipe.epochs
 
 
-def direction_sentences(summary_frame: pd.DataFrame, preset_name: str) -> list[str]:
-    """Does our run show the paper's claim (pre-training alone has lower total
-    and minority error than every task-specific baseline of the paper)?"""
-    baselines = [m for m in method_names() if METHODS[m].in_paper and METHODS[m].arm == "scratch"]
+def training_facts(rows, settings: ImbalanceSettings, preset: Preset) -> pd.DataFrame:
+    """Per (dataset, γ, method): training images, optimizer steps, training
+    error of the last epoch and the test errors (percent, mean over seeds).
+    The steps come from each method's own run config."""
+    s = summary(rows)
+    recipes = [build_run(m, preset, settings, d, g, settings.seeds[0]).recipe
+               for d, m, g in zip(s.dataset, s.method, s.gamma)]
+    facts = pd.DataFrame({
+        "dataset": s.dataset, "γ": s.gamma, "method": s.method.map(_title),
+        "train images": s.train_size.astype(int),
+        "optimizer steps": [optimizer_steps(r, int(n)) for r, n in zip(recipes, s.train_size)],
+        "final train error (%)": s.final_train_error.round(1),
+        "total error (%)": s.error.round(1), "minority error (%)": s.minority_error.round(1),
+        "seeds": s.seeds})
+    return facts.sort_values(["dataset", "γ"], kind="stable").set_index(
+        ["dataset", "γ", "method"])
+
+
+def recipe_selection(rows, settings: ImbalanceSettings, preset: Preset):
+    """The recorded selection of the quick recipes (benchmarks/select_section_recipes.py)."""
+    from lib.notebook import recorded_selection
+
+    table = recorded_selection("quick_section_recipes.csv",
+                               "benchmarks/select_section_recipes.py", "class_imbalance")
+    return table if table is not None else "No recipe selection is recorded in this checkout."
+
+
+def direction_sentences(rows, settings: ImbalanceSettings, preset: Preset) -> str:
+    """One sentence per (dataset, γ): pre-training against the best baseline
+    and Normal Training, judged as the claims are (:func:`claims`, at one γ)."""
+    s = summary(rows)
     lines = []
-    for (dataset, gamma), s in summary_frame.groupby(["dataset", "gamma"]):
-        s = s.set_index("method")
-        if "pretraining" not in s.index or not set(baselines) & set(s.index):
+    for target in settings.targets:
+        for gamma in settings.gammas:
+            at = s[(s.dataset == target) & (s.gamma == float(gamma))].set_index("method")
+            base = at.loc[[m for m in baselines() if m in at.index]]
+            if "pretraining" not in at.index or base.empty:
+                continue
+            pre = at.loc["pretraining"]
+            total = _comparison(rows, target, [gamma], "error", "best", preset)
+            minority = _comparison(rows, target, [gamma], "minority_error", "best", preset)
+            normal = (f"; Normal Training {at.loc['normal', 'error']:.1f}% / "
+                      f"{at.loc['normal', 'minority_error']:.1f}%" if "normal" in at.index else "")
+            lines.append(
+                f"- **{target}, γ = {float(gamma)}** ({preset.name} preset): pre-training "
+                f"{pre.error:.1f}% total / {pre.minority_error:.1f}% minority error; best "
+                f"baseline {base.error.min():.1f}% total ({_title(base.error.idxmin())}) / "
+                f"{base.minority_error.min():.1f}% minority "
+                f"({_title(base.minority_error.idxmin())})"
+                f"{normal}. Against the best baseline, total error: {total.verdict} "
+                f"({total.difference:+.1f} ± {total.band:.1f} points); minority error: "
+                f"{minority.verdict} ({minority.difference:+.1f} ± {minority.band:.1f} points).")
+    return "\n".join(lines) or "No (dataset, γ) has both pre-training and a baseline."
+
+
+def _per_class(rows, target: str, gamma: float) -> pd.DataFrame:
+    r = rows[(rows.dataset == target) & (rows.metric == "class_error")
+             & (rows.gamma.astype(float) == float(gamma))]
+    r = r.assign(class_index=r.class_index.astype(int))
+    return r.pivot_table(index="class_index", columns="method", values="value", aggfunc="mean")
+
+
+def figure3_sentences(rows, settings: ImbalanceSettings, preset: Preset) -> str:
+    """Figure 3 in words: in how many classes pre-training has the lower test
+    error, and its mean gain on the minority classes against the others."""
+    gamma, lines = settings.figure_gamma, []
+    for target in settings.targets:
+        per_class = _per_class(rows, target, gamma)
+        if not {"normal", "pretraining"} <= set(per_class.columns):
             continue
-        pre = s.loc["pretraining"]
-        base = s.loc[[m for m in baselines if m in s.index]]
-        best_total, best_minority = base.error.idxmin(), base.minority_error.idxmin()
-        holds = pre.error < base.error.min() and pre.minority_error < base.minority_error.min()
+        gain = per_class["normal"] - per_class["pretraining"]
+        minority = gain.index.isin(minority_classes(settings.class_sizes(target, gamma)))
         lines.append(
-            f"{dataset}, γ = {gamma:g} ({preset_name} preset): pre-training {pre.error:.1f}% total / "
-            f"{pre.minority_error:.1f}% minority error; best baseline {base.error.min():.1f}% total "
-            f"({METHODS[best_total].title}) / {base.minority_error.min():.1f}% minority "
-            f"({METHODS[best_minority].title}); normal training {s.loc['normal', 'error']:.1f}% / "
-            f"{s.loc['normal', 'minority_error']:.1f}%. "
-            + ("Same direction as the paper." if holds
-               else "This run does NOT show the paper's direction."))
-    return lines
+            f"- **{target}, γ = {float(gamma)}** ({preset.name} preset): pre-training has the "
+            f"lower test error in {int((gain > 0).sum())} of {len(gain)} classes (the paper: all); "
+            f"mean gain {gain[minority].mean():.1f} points on the {int(minority.sum())} minority "
+            f"classes against {gain[~minority].mean():.1f} on the others (the paper: most of the "
+            f"gain is on the minority classes). Single classes are not judged against a noise "
+            f"band; the claims below are.")
+    return "\n".join(lines) or "Figure 3 needs Normal Training and Pre-Training."
+
+
+# --- figures ---------------------------------------------------------------
+
+def figure3(rows, settings: ImbalanceSettings, preset: Preset):
+    """Per-class test error of Normal Training and Pre-Training at
+    ``figure_gamma``, one panel per target; each class's training size is
+    under its index."""
+    import matplotlib.pyplot as plt
+
+    gamma = settings.figure_gamma
+    fig, axes = plt.subplots(len(settings.targets), 1, squeeze=False,
+                             figsize=(7, 3.4 * len(settings.targets)))
+    for ax, target in zip(axes[:, 0], settings.targets):
+        per_class = _per_class(rows, target, gamma)
+        sizes = settings.class_sizes(target, gamma)
+        x = np.arange(len(sizes))
+        for offset, name, label in ((-0.2, "normal", "normal training (from scratch)"),
+                                    (0.2, "pretraining", "pre-training")):
+            if name in per_class:
+                ax.bar(per_class.index + offset, per_class[name], width=0.4, label=label)
+        step = max(1, len(sizes) // 10)
+        ax.set_xticks(x[::step], [f"{c}\n({sizes[c]})" for c in x[::step]])
+        ax.set(xlabel="class (training images)", ylabel="test error (%)",
+               title=f"{target}, γ = {gamma}, {preset.name} preset", ylim=(0, 125))
+        ax.legend(ncol=2, loc="upper center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def error_vs_gamma(rows, settings: ImbalanceSettings, preset: Preset):
+    """Total and minority test error of every method against γ, one row of
+    panels per target (dashed: not in the paper); with a single γ, a figure
+    that says so."""
+    import matplotlib.pyplot as plt
+
+    if len(settings.gammas) < 2:
+        fig, ax = plt.subplots(figsize=(7, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"The {preset.name} preset runs one γ ({settings.gammas[0]}): "
+                "no curve over γ; see Table 2.", ha="center", va="center")
+        return fig
+    s = summary(rows)
+    fig, axes = plt.subplots(len(settings.targets), 2, squeeze=False, sharey="row",
+                             figsize=(9, 3.4 * len(settings.targets)))
+    for row_axes, target in zip(axes, settings.targets):
+        for ax, metric in zip(row_axes, ("error", "minority_error")):
+            for name in settings.method_names():
+                d = s[(s.dataset == target) & (s.method == name)]
+                ax.plot(d.gamma, d[metric], marker="o", label=_title(name),
+                        linestyle="-" if METHODS[name].in_paper else "--")
+            ax.set(xlabel="γ (smaller is more imbalanced)", title=f"{target}: {_METRIC_WORDS[metric]}")
+        row_axes[0].set_ylabel("test error (%)")
+        row_axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- claims ----------------------------------------------------------------
+
+_CLAIMS = (  # key, metric, compared with, statement, labels
+    ("imbalance_total", "error", "best",
+     "Pre-training alone beats the best baseline of Table 2 (total error)",
+     ("best baseline", "pre-training")),
+    ("imbalance_minority", "minority_error", "best",
+     "Pre-training alone beats the best baseline of Table 2 (minority error)",
+     ("best baseline", "pre-training")),
+    ("imbalance_normal", "error", "normal",
+     "Pre-training beats Normal Training (total error)",
+     ("normal training", "pre-training")),
+)
+
+
+def _gamma_text(gammas) -> str:
+    return "γ = " + ", ".join(f"{float(g)}" for g in gammas)
+
+
+def _paper_comparison(dataset: str, gammas, metric: str, against: str) -> tuple[str, float]:
+    """The paper's values for a claim on ``dataset`` (a Table 2 dataset) over
+    ``gammas`` (those of Table 2; all of them if none is): text and gain."""
+    values = paper_table2_values()
+    values = values[values.dataset == dataset]
+    used = [g for g in gammas if g in PAPER_GAMMAS] or list(PAPER_GAMMAS)
+    values = values[values.gamma.isin(used)].pivot(index="gamma", columns="method",
+                                                   values=metric)
+    pre, first = values["Pre-Training"], used[0]
+    if against == "best":
+        others = values[[_title(m) for m in baselines()]]
+        base, name_at_first = others.min(axis=1), others.idxmin(axis=1)[first]
+    else:
+        base = values[_title(against)]
+        name_at_first = _title(against)
+    at_first = (f"{_gamma_text([first])}: {name_at_first} {base[first]:.1f}% vs pre-training "
+                f"{pre[first]:.1f}%")
+    if len(used) == 1:
+        text = f"{PAPER_DATASETS[dataset]}, {at_first} {_METRIC_WORDS[metric]}"
+    else:
+        text = (f"{PAPER_DATASETS[dataset]}, mean over {_gamma_text(used)}: "
+                f"{'best baseline' if against == 'best' else name_at_first} {base.mean():.1f}% "
+                f"vs pre-training {pre.mean():.1f}% {_METRIC_WORDS[metric]} ({at_first})")
+    return text, float(base.mean() - pre.mean())
+
+
+def _comparison(rows, target: str, gammas, metric: str, against: str, preset: Preset,
+                key: str = "", statement: str = "", labels=("baseline", "pre-training")):
+    """Pre-training against ``against`` (a method, or ``"best"``: the best
+    baseline of each γ by its mean over seeds) on ``metric``, as a
+    :class:`Claim` on the mean over ``gammas``; ``None`` without the runs."""
+    r = rows[(rows.dataset == target) & (rows.metric == metric)]
+    r = r.assign(gamma=r.gamma.astype(float), n=pd.to_numeric(r.n))
+    cells = r.groupby(["method", "gamma", "seed"])[["value", "n"]].mean()
+    means = cells.groupby(["method", "gamma"]).mean()
+    gammas = [float(g) for g in gammas]
+    chosen = {}
+    for gamma in gammas:
+        candidates = [m for m in (baselines() if against == "best" else [against])
+                      if (m, gamma) in means.index]
+        if (("pretraining", gamma) not in means.index) or not candidates:
+            return None
+        chosen[gamma] = min(candidates, key=lambda m: means.loc[(m, gamma), "value"])
+
+    def arm(method_of):
+        per_gamma = [means.loc[(method_of(g), g)] for g in gammas]
+        seeds = [cells.loc[(method_of(g), g)].index for g in gammas]
+        common = sorted(set.intersection(*(set(s) for s in seeds)))
+        per_seed = [np.mean([cells.loc[(method_of(g), g, seed), "value"] for g in gammas])
+                    for seed in common]
+        se = weighted_binomial_se([1 / len(gammas)] * len(gammas),
+                                  [p.value for p in per_gamma], [p.n for p in per_gamma])
+        return float(np.mean([p.value for p in per_gamma])), per_seed, se
+
+    base, base_seeds, base_se = arm(chosen.get)
+    pre, pre_seeds, pre_se = arm(lambda g: "pretraining")
+    seeds = min(len(base_seeds), len(pre_seeds))
+    if seeds >= 2:
+        band, band_kind = seed_band(base_seeds, pre_seeds), f"2 SE over {seeds} seeds"
+    else:
+        band = difference_band(base_se, pre_se)
+        band_kind = "2 SE of the test-set sampling, one seed"
+    datasets = [target] if target in PAPER_DATASETS else list(PAPER_DATASETS)
+    paper = [_paper_comparison(d, gammas, metric, against) for d in datasets]
+    words = _METRIC_WORDS[metric]
+    notes = []
+    if against == "best" and len(set(chosen.values())) == 1:
+        notes.append(f"Best baseline at every γ: {_title(next(iter(chosen.values())))}.")
+    elif against == "best":
+        notes.append("Best baseline per γ: " + ", ".join(
+            f"{_title(m)} ({float(g)})" for g, m in chosen.items()) + ".")
+    if target not in PAPER_DATASETS:
+        notes.append(f"The paper has no {target}; its values are CIFAR's.")
+    return Claim(
+        key=key, section=NAME, dataset=target, statement=statement,
+        metric=f"{words}, mean over {_gamma_text(gammas)}", unit="%",
+        scratch=base, pretrained=pre, better="lower", band=band, band_kind=band_kind,
+        seeds=max(seeds, 1), magnitude=base - pre, magnitude_name=f"points of {words} gained",
+        paper_values="; ".join(text for text, _ in paper),
+        paper_magnitude=", ".join(f"{gain:.1f} points ({PAPER_DATASETS[d]})"
+                                  for d, (_, gain) in zip(datasets, paper)),
+        preset=preset.name, labels=tuple(labels), notes=tuple(notes))
+
+
+def claims(rows, settings: ImbalanceSettings, preset: Preset) -> list[Claim]:
+    """The section's claims per target dataset, headline first: pre-training
+    alone beats the best baseline per γ (total error, then minority error),
+    and beats Normal Training; each on the mean over γ. The paper: CIFAR-10,
+    γ = 0.2, SMOTE 19.7% vs pre-training 8.0% total error."""
+    out = []
+    for target in settings.targets:
+        for key, metric, against, statement, labels in _CLAIMS:
+            claim = _comparison(rows, target, settings.gammas, metric, against, preset,
+                                key=key, statement=statement, labels=labels)
+            if claim is not None:
+                out.append(claim)
+    return out
 
 
 # The paper's Table 2 (test error %, "total / minority"), transcribed as printed.
@@ -412,19 +687,11 @@ _PAPER_TABLE2 = {
 }
 
 
-def paper_table2() -> pd.DataFrame:
-    """The paper's Table 2 (not ours): rows (dataset, method), columns γ,
-    cells "total / minority" test error in percent, as printed."""
-    frames = {dataset: pd.DataFrame(rows, index=list(PAPER_GAMMAS)).T
-              for dataset, rows in _PAPER_TABLE2.items()}
-    table = pd.concat(frames, names=["dataset", "method"])
-    return table.rename_axis(columns="γ")
-
-
-def paper_table2_values() -> pd.DataFrame:
-    """The paper's Table 2 as numbers: one row per (dataset, method, γ) with
-    ``error`` and ``minority_error`` (percent)."""
-    long = paper_table2().stack().rename("cell").reset_index()
-    long.columns = ["dataset", "method", "gamma", "cell"]
-    parts = long.cell.str.split(" / ", expand=True).astype(float)
-    return long.drop(columns="cell").assign(error=parts[0], minority_error=parts[1])
+SECTION = Section(
+    name=NAME, title="Class imbalance", paper="§3.2, Table 2 and Figure 3",
+    settings=SETTINGS, plan=plan, run=run, claims=claims,
+    tables={"table2": table2, "paper_table2": paper_table2,
+            "table2_sentences": direction_sentences, "training_facts": training_facts,
+            "figure3_sentences": figure3_sentences, "recipe_selection": recipe_selection},
+    figures={"figure3": figure3, "error_vs_gamma": error_vs_gamma})
+SECTIONS.add(SECTION.name, SECTION)

@@ -19,7 +19,13 @@ from torch import nn
 
 from lib.data.base import ImageDataset
 from lib.data.loader import DeviceLoader
-from lib.metrics import calibration_error, negative_log_likelihood, softmax
+from lib.metrics import (
+    calibration_error,
+    negative_log_likelihood,
+    softmax,
+    top1_error,
+    top1_wrong,
+)
 from lib.presets import Recipe
 from lib.training.objectives import get_objective
 from lib.training.precision import autocast
@@ -140,7 +146,7 @@ def tracked_metrics(logits: np.ndarray, labels) -> dict:
     error, NLL, and RMS calibration error (paper §4.2, Figure 4), as fractions."""
     error, nll = error_and_nll(logits, labels)
     probabilities = softmax(logits)
-    correct = probabilities.argmax(1) == np.asarray(labels)
+    correct = ~top1_wrong(logits, labels)
     rms = calibration_error(probabilities.max(1), correct, norm="l2")
     return {"test_error": error, "test_nll": nll, "test_rms": rms}
 
@@ -148,5 +154,4 @@ def tracked_metrics(logits: np.ndarray, labels) -> dict:
 def error_and_nll(logits: np.ndarray, labels) -> tuple[float, float]:
     """Top-1 error (fraction) and mean negative log-likelihood (nats)."""
     labels = np.asarray(labels)
-    error = float(np.mean(np.asarray(logits).argmax(1) != labels))
-    return error, negative_log_likelihood(logits, labels)
+    return top1_error(logits, labels), negative_log_likelihood(logits, labels)

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from lib.registry import Registry
 
-OBJECTIVES: Registry[Callable] = Registry("objective")
+OBJECTIVES: Registry[Callable] = Registry(
+    "objective", providers=("lib.noise", "lib.imbalance", "lib.attacks.pgd"))
 register_objective = OBJECTIVES.register
 get_objective = OBJECTIVES.get
 

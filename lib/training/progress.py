@@ -1,12 +1,40 @@
-"""Progress reporting: a tqdm bar in a terminal, plain lines elsewhere
-(papermill, CI logs), and a log file per run."""
+"""Progress reporting: a tqdm bar in a terminal, plain lines elsewhere, and a
+log file per run. Progress never goes onto a book page: inside a notebook
+kernel the lines go to the file named by ``$PROGRESS_LOG`` (``make book``
+streams it to the terminal), else to ``<runs dir>/progress.log``."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
+
+
+def _in_kernel() -> bool:
+    """Whether this process is a notebook kernel (not merely one that imported
+    ipykernel, as pytest does through nbval)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
+def console(line: str) -> None:
+    """One progress line for the person running the build, never for the page."""
+    target = os.environ.get("PROGRESS_LOG")
+    if target is None and _in_kernel():
+        from lib.training.run_cache import default_runs_dir
+
+        target = str(default_runs_dir() / "progress.log")
+    if target is None:
+        print(line, flush=True)
+        return
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a") as f:
+        f.write(line + "\n")
 
 
 class RunProgress:
@@ -55,12 +83,12 @@ class RunProgress:
             line += f" test err {100 * record.test_error:.2f}%"
         self.log(line)
         if self.enabled:
-            print(line, file=sys.stdout, flush=True)
+            console(line)
 
     def message(self, text: str) -> None:
         self.log(text)
         if self.enabled:
-            print(f"{self.title}: {text}", flush=True)
+            console(f"{self.title}: {text}")
 
 
 class SweepProgress:
@@ -77,5 +105,5 @@ class SweepProgress:
             self.trained += 1
         done = self.trained + self.cached
         if self.enabled:
-            print(f"[{self.title}] {done}/{self.total} done ({self.cached} from cache, "
-                  f"{self.trained} trained, {self.total - done} left) {label}".rstrip(), flush=True)
+            console(f"[{self.title}] {done}/{self.total} done ({self.cached} from cache, "
+                    f"{self.trained} trained, {self.total - done} left) {label}".rstrip())

@@ -29,6 +29,7 @@ from lib.provenance import git_commit, utc_now
 from lib.training.checkpoints import (
     CorruptCheckpointError,
     load_verified,
+    read_manifest,
     remove_checkpoint,
     save_verified,
 )
@@ -64,6 +65,7 @@ class TrainedRun:
     wall_time_s: float
     path: Path
     info: dict = field(default_factory=dict)
+    digest: str = ""  # sha256 of the checkpoint file (its manifest), identifies the weights
 
 
 def _build(config: RunConfig, num_classes: int) -> nn.Module:
@@ -78,7 +80,14 @@ def _from_payload(config: RunConfig, key: str, payload: dict, path: Path, device
     model = prepare_model(model, device).eval()
     return TrainedRun(config, key, model, list(payload["history"]), from_cache,
                       float(payload.get("wall_time_s", 0.0)), path,
-                      dict(payload.get("info", {})))
+                      dict(payload.get("info", {})), _digest(path))
+
+
+def _digest(path: Path) -> str:
+    try:
+        return str(read_manifest(path).get("sha256", ""))
+    except CorruptCheckpointError:
+        return ""
 
 
 def _try_load(path: Path, key: str, config: RunConfig, device, progress: RunProgress):
@@ -193,7 +202,8 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
     payload = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
                "num_classes": num_classes, "history": history, "wall_time_s": elapsed,
                "info": info}
-    save_verified(run_dir / "model.pt", payload, key, extra=info)
+    digest = save_verified(run_dir / "model.pt", payload, key, extra=info)
     remove_checkpoint(run_dir / "state.pt")
     model.eval()
-    return TrainedRun(config, key, model, history, False, elapsed, run_dir / "model.pt", info)
+    return TrainedRun(config, key, model, history, False, elapsed, run_dir / "model.pt", info,
+                      digest)

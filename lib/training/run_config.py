@@ -24,7 +24,8 @@ from lib.validation import check_choice
 
 # Training-set transforms by name (label corruption, class imbalance, …):
 # ``transform(dataset, seed, **params) -> ImageDataset`` returning a view.
-TRANSFORMS: Registry[Callable[..., ImageDataset]] = Registry("transform")
+TRANSFORMS: Registry[Callable[..., ImageDataset]] = Registry(
+    "transform", providers=("lib.noise", "lib.imbalance"))
 register_transform = TRANSFORMS.register
 
 

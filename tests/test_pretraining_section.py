@@ -1,0 +1,237 @@
+"""The pre-training section (paper §1, §3, §4): settings, the plan's run keys,
+the rows of a smoke execution, and the premise's claim."""
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from lib import notebook
+from lib.claims import binomial_se
+from lib.presets import PRESETS, get_preset, preset_names
+from lib.results import AXES, UNITS, tidy
+from lib.sections import get_section
+from lib.sections import pretraining as section
+from lib.sections.base import per_preset
+
+matplotlib.use("Agg")
+SECTION = get_section("pretraining")
+
+# The keys the old notebook 00 trained: source_run(P), scratch_run(P, track=True),
+# finetune_run(P, track=True, source=source_run(P)) (and, at paper, the source variants).
+# The quick source ships as lib/checkpoints/13443145f29e1ca3.pt.
+QUICK_KEYS = ["13443145f29e1ca3", "fe74d12634dd4b8a", "56702e00ed95a778"]
+# At paper, the old notebook 00's five runs (source, two variants, CIFAR-10 seed 0 both
+# arms) plus CIFAR-10 seeds 1–4 and CIFAR-100 seeds 0–4, which old notebook 04 (OOD)
+# trained as make(P, seed, target=target, track=True): no new training.
+PAPER_KEYS = [
+    "79af5c2a8ab7ada7", "eefb7d07adbe2e41", "6a3ee3d01aea9404",
+    "3096e677393ae125", "ca0fe90ab77854d6", "eeed98d6d3d31321", "853da970eaa41076",
+    "42cc75661cd2e3f6", "07b42a870401ae7f", "6181722a8af951ef", "0f2373bc9920a0d1",
+    "aa323e7cae0fd343", "26a7251b00eb93dc",
+    "e825802ad2ff4ecd", "95ea04acdf0d077f", "710a560bf427db22", "fe01778fe98092b0",
+    "5e5b91f455b774b6", "7557829768622574", "9a0d48326d74c007", "d14a8312dd329772",
+    "a9d9a255c6b54fa8", "aeaf3ba90d765588"]
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", preset_names())
+def test_settings_exist_for_every_preset(name):
+    preset, settings = get_preset(name), SECTION.settings_for(name)
+    assert isinstance(settings, section.PretrainingSettings)
+    assert set(settings.targets) <= set(preset.targets) and settings.seeds
+    assert set(settings.source_variants) <= {label for label, _ in preset.source_variants}
+    assert settings.describe() == SECTION.settings_for(name).describe()
+    assert "targets" in settings.describe() and "1.5" in settings.describe()
+
+
+def test_paper_shows_the_premise_on_both_cifars_over_the_seeds():
+    s = SECTION.settings_for("paper")
+    assert s.targets == ("cifar10", "cifar100") and s.seeds == PRESETS["paper"].seeds
+    assert len(s.source_variants) == 2
+
+
+def test_settings_must_cover_every_preset():
+    with pytest.raises(ValueError, match="pretraining.*paper"):
+        per_preset("pretraining", {"smoke": None, "quick": None})
+    with pytest.raises(ValueError):
+        section.PretrainingSettings(targets=())
+
+
+def test_an_unknown_variant_names_the_presets_variants():
+    with pytest.raises(ValueError, match="without CIFAR-10-related classes"):
+        section.variant_specs(get_preset("paper"),
+                              section.PretrainingSettings(targets=("cifar10",),
+                                                          source_variants=("no such",)))
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+def test_quick_plan_keeps_the_old_run_keys():
+    planned = SECTION.planned("quick")
+    assert [c.key() for c in planned] == QUICK_KEYS
+    assert planned[2].init.key() == QUICK_KEYS[0]  # fine-tuned from the shipped source
+
+
+def test_paper_plan_keys_were_all_trained_by_the_old_code():
+    assert sorted(c.key() for c in SECTION.planned("paper")) == sorted(PAPER_KEYS)
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_plan_lists_parents_first(name):
+    seen = set()
+    for config in SECTION.planned(name):
+        assert config.init is None or config.init.key() in seen
+        seen.add(config.key())
+    assert all(c.track is not None for c in SECTION.planned(name))
+
+
+# -- a smoke execution ------------------------------------------------------------------------
+
+def smoke(runs_dir, results_dir):
+    """A smoke execution on the shared run cache (conftest's ``smoke_runs_dir``)."""
+    session = notebook.start("pretraining", "smoke", None, "cpu")
+    session.runs_dir, session.results_dir = runs_dir, results_dir
+    session.run()
+    return session
+
+
+@pytest.fixture(scope="module")
+def smoke_session(smoke_runs_dir, tmp_path_factory):
+    return smoke(smoke_runs_dir, tmp_path_factory.mktemp("results"))
+
+
+def test_smoke_rows_follow_the_schema(smoke_session):
+    rows = smoke_session.results
+    assert list(rows.columns) == list(tidy(rows).columns)
+    assert set(rows.unit) <= set(UNITS) and set(rows.section) == {"pretraining"}
+    final = section.final(rows)
+    target = final[final.dataset == "fashion_mnist"]
+    assert set(zip(target.arm, target.metric)) == {
+        (arm, metric) for arm in ("scratch", "pretrained") for metric in ("test_error", "test_nll")}
+    assert set(target[target.metric == "test_error"].unit) == {"%"}
+    assert set(target[target.metric == "test_nll"].unit) == {"nats"}
+    assert (target.n == 500).all() and (target.method == "none").all()
+    source = final[final.arm == "source"]
+    assert len(source) == 1 and source.eval_set.iloc[0] == "source test"
+    assert source.dataset.iloc[0] == "fractal" and source.source.iloc[0] == ""
+    assert source.n.iloc[0] == len(section.source_run(get_preset("smoke")).track.build())
+    curves = section.curves(rows)
+    for arm, epochs in (("source", 4), ("scratch", 4), ("pretrained", 3)):
+        mine = curves[curves.arm == arm]
+        assert set(mine.metric) == {"train_loss", "train_error", "test_error"}
+        assert sorted(mine.epoch.unique()) == list(range(1, epochs + 1))
+    assert all(axis in rows.columns for axis in AXES)
+
+
+def test_final_error_matches_the_tracked_last_epoch(smoke_session):
+    rows = smoke_session.results
+    final = section.final(rows).set_index(["arm", "metric"]).value
+    curves = section.curves(rows)
+    for arm in ("scratch", "pretrained"):
+        last = curves[(curves.arm == arm) & (curves.metric == "test_error")].sort_values("epoch")
+        assert last.value.iloc[-1] == pytest.approx(final[arm, "test_error"], abs=0.5)
+
+
+def test_second_execution_evaluates_nothing(smoke_session, smoke_runs_dir, monkeypatch,
+                                            tmp_path):
+    def refuse(*args, **kwargs):
+        raise AssertionError("evaluated again: the clean evaluation is not memoized")
+
+    monkeypatch.setattr("lib.evaluation.clean.predict_logits", refuse)
+    again = smoke(smoke_runs_dir, tmp_path)
+    assert again._counts == {"trained": 0, "cached": 3}
+    pd.testing.assert_series_equal(again.results.value, smoke_session.results.value)
+
+
+@pytest.mark.parametrize("name", sorted(SECTION.tables))
+def test_tables_draw_from_rows(smoke_session, name):
+    out = SECTION.table(name, smoke_session.results, "smoke")
+    assert isinstance(out, (pd.DataFrame, str))
+
+
+def test_results_table_and_no_variants_sentence(smoke_session):
+    table = SECTION.table("results", smoke_session.results, "smoke")
+    assert list(table.columns) == ["test error (%)", "test NLL (nats)", "seeds", "test images"]
+    assert len(table) == 3
+    assert "no source variant" in SECTION.table("variants", smoke_session.results, "smoke")
+
+
+@pytest.mark.parametrize("name", sorted(SECTION.figures))
+def test_figures_draw_from_rows(smoke_session, name):
+    import matplotlib.pyplot as plt
+
+    fig = SECTION.figure(name, smoke_session.results, "smoke")
+    assert fig.axes
+    plt.close(fig)
+
+
+def test_best_recipes_summary():
+    selection = pd.DataFrame([
+        dict(arm="scratch", epochs=15, lr=0.1, dropout=0.3, test_error=21.75),
+        dict(arm="scratch", epochs=30, lr=0.05, dropout=0.0, test_error=10.75),
+        dict(arm="pretrained", epochs=10, lr=0.05, dropout=0.0, test_error=11.9)])
+    text = section.best_recipes(selection)
+    assert text.startswith("best from scratch: 10.75% (30 epochs, lr 0.05, dropout 0.0)")
+    assert text.endswith("gap +1.15 points")
+
+
+# -- the claim --------------------------------------------------------------------------------
+
+def synthetic(values: dict, n: int = 2000) -> pd.DataFrame:
+    """Final test-error rows: (dataset, arm) → one value per seed."""
+    rows = [dict(section="pretraining", dataset=dataset, arm=arm, method="none", seed=seed,
+                 metric="test_error", value=value, unit="%", n=n, eval_set="test")
+            for (dataset, arm), per_seed in values.items() for seed, value in enumerate(per_seed)]
+    return tidy(rows)
+
+
+def judge(values, targets=("fashion_mnist",), seeds=(0,), n=2000):
+    settings = section.PretrainingSettings(targets=targets, seeds=seeds)
+    return section.claims(synthetic(values, n), settings, get_preset("quick"))
+
+
+def test_claim_within_the_tolerance_with_a_sampling_band():
+    (claim,) = judge({("fashion_mnist", "scratch"): [10.75],
+                      ("fashion_mnist", "pretrained"): [11.90]})
+    assert claim.difference == pytest.approx(1.15) and claim.magnitude == pytest.approx(1.15)
+    band = 2 * (binomial_se(10.75, 2000) ** 2 + binomial_se(11.90, 2000) ** 2) ** 0.5
+    assert claim.band == pytest.approx(band) and "sampling" in claim.band_kind
+    text = claim.sentence()
+    assert "1.5 points" in text and "gives no number" in text
+    assert claim.verdict == "not resolved at this scale"  # 1.15 ± 2.0 reaches past 1.5
+    assert claim.holds is None
+
+
+def test_claim_outside_the_tolerance():
+    (claim,) = judge({("fashion_mnist", "scratch"): [10.0],
+                      ("fashion_mnist", "pretrained"): [16.0]}, n=10000)
+    assert claim.verdict == "not similar, unlike the paper" and claim.holds is False
+
+
+def test_claim_settled_inside_with_a_seed_band():
+    (claim,) = judge({("fashion_mnist", "scratch"): [10.0, 10.2, 9.8],
+                      ("fashion_mnist", "pretrained"): [10.1, 10.3, 9.9]}, seeds=(0, 1, 2))
+    assert claim.seeds == 3 and "3 seeds" in claim.band_kind
+    assert claim.verdict == "similar, as the paper says" and claim.holds is True
+
+
+def test_claims_are_per_dataset_never_pooled():
+    claims = judge({("cifar10", "scratch"): [5.0], ("cifar10", "pretrained"): [5.5],
+                    ("cifar100", "scratch"): [25.0], ("cifar100", "pretrained"): [30.0]},
+                   targets=("cifar10", "cifar100"))
+    assert [c.dataset for c in claims] == ["cifar10", "cifar100"]
+    assert [c.difference for c in claims] == pytest.approx([0.5, 5.0])
+
+
+def test_claim_ignores_source_and_curve_rows_and_needs_both_arms():
+    rows = pd.concat([synthetic({("fashion_mnist", "scratch"): [10.0],
+                                 ("fashion_mnist", "pretrained"): [11.0]}),
+                      tidy([dict(section="pretraining", dataset="fashion_mnist", arm="scratch",
+                                 method="none", seed=0, metric="test_error", value=90.0,
+                                 unit="%", epoch=1, eval_set="test")])], ignore_index=True)
+    settings = section.PretrainingSettings(targets=("fashion_mnist",))
+    (claim,) = section.claims(rows, settings, get_preset("quick"))
+    assert claim.scratch == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="both arms"):
+        judge({("fashion_mnist", "scratch"): [10.0]})
