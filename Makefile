@@ -51,7 +51,7 @@ data: venv  # the embedded data: Fashion-MNIST (Debian package, else torchvision
 	fi
 
 # Each notebook runs into book/executed/.partial/ and replaces book/executed/NAME only when it
-# succeeds (lib.book.execute): a failed or killed notebook never replaces the last good one.
+# succeeds (lib.execution): a failed or killed notebook never replaces the last good one.
 # Training progress goes to book/executed/logs/NAME.progress.log (PROGRESS_LOG), streamed here.
 notebooks: check-preset venv
 	@mkdir -p $(EXECUTED)
@@ -59,7 +59,7 @@ notebooks: check-preset venv
 	  name=$$(basename $$nb); start=$$SECONDS; \
 	  echo "== $$name (preset $(PRESET)): executing into $(EXECUTED)/$$name" \
 	       "(progress also in $(EXECUTED)/logs/$${name%.ipynb}.progress.log)"; \
-	  $(BIN)/python -m lib.book execute "$$nb" $(EXECUTED) \
+	  $(BIN)/python -m lib.execution "$$nb" $(EXECUTED) \
 	    -p preset "$(PRESET)" -p data_root "$(DATA_ROOT)" -p device "$(DEVICE)"; \
 	  echo "== $$name done in $$(( (SECONDS - start) / 60 )) min $$(( (SECONDS - start) % 60 )) s"; \
 	done

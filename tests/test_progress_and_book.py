@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lib.book import dataset_table, execute, timings_table
+from lib.book import dataset_table, timings_table
+from lib.execution import execute
 from lib.data import dataset_names
 from lib.provenance import Provenance
 from lib.training.engine import EpochRecord
@@ -139,7 +140,7 @@ def test_class_exclusion_table_counts_the_shipped_lists():
         assert f"| `{name}` | {len(load_class_list(name))} |" in table
 
 
-# -- make book's execution of one notebook (lib.book.execute) --------------------------------
+# -- make book's execution of one notebook (lib.execution.execute) --------------------------------
 
 def tiny_notebook(path: Path, *cells: str) -> Path:
     """A notebook with the section notebooks' parameters cell, then ``cells``."""
@@ -210,7 +211,7 @@ def test_a_killed_notebook_never_replaces_the_last_good_one(tmp_path):
     executed, before = good_executed(tmp_path)
     source = tiny_notebook(tmp_path / "00_demo.ipynb", PROGRESS_CELL,
                            "import time\ntime.sleep(20)")
-    command = [sys.executable, "-m", "lib.book", "execute", str(source), str(executed),
+    command = [sys.executable, "-m", "lib.execution", str(source), str(executed),
                "-p", "preset", "smoke"]
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)

@@ -1,0 +1,132 @@
+"""How ``make book`` executes one section notebook (issue: one section
+protocol, item 8): with papermill into a temporary file, moved into the
+executed folder only on success, the kernel's training progress streamed to
+the terminal (never onto the page).
+
+    python -m lib.execution notebooks/01_label_corruption.ipynb book/executed -p preset quick
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+
+class _Follow(threading.Thread):
+    """Copies the lines appended to ``path`` to ``out`` while a notebook runs
+    (``tail -F``), and the rest when stopped."""
+
+    def __init__(self, path: Path, out):
+        super().__init__(daemon=True)
+        self.path, self.out, self._done = Path(path), out, threading.Event()
+
+    def run(self) -> None:
+        pending = ""
+        with open(self.path) as f:
+            while True:
+                finished = self._done.is_set()  # read once more after the notebook ended
+                pending += f.read()
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    self.out.write(line + "\n")
+                self.out.flush()
+                if finished:
+                    break
+                self._done.wait(0.2)
+        if pending:
+            self.out.write(pending + "\n")
+            self.out.flush()
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def execute(notebook: Path, executed_dir: Path, parameters: dict, out=None) -> Path:
+    """Execute ``notebook`` with papermill into a temporary file and move it to
+    ``executed_dir/<name>`` only when every cell succeeded: a notebook that
+    fails, is interrupted or killed leaves the last good one (and its page) in
+    place; a failed execution is kept in ``executed_dir/.failed/`` to read.
+
+    The kernel's training progress (``lib.training.progress``) goes to
+    ``executed_dir/logs/<stem>.progress.log`` (``$PROGRESS_LOG``), which is
+    copied to ``out`` (default: stdout) as it grows, so it reaches the
+    terminal but never the page; the notebook's own printed output is
+    streamed to ``out`` too. Returns the executed notebook's path."""
+    import papermill
+
+    notebook, executed_dir = Path(notebook), Path(executed_dir)
+    out = out or sys.stdout
+    final = executed_dir / notebook.name
+    partial_dir, failed_dir, log_dir = (executed_dir / d for d in (".partial", ".failed", "logs"))
+    for d in (partial_dir, log_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    partial = partial_dir / notebook.name
+    log = log_dir / f"{notebook.stem}.progress.log"
+    log.write_text("")
+    previous = os.environ.get("PROGRESS_LOG")
+    os.environ["PROGRESS_LOG"] = str(log.resolve())  # the kernel inherits it
+    follow = _Follow(log, out)
+    follow.start()
+    try:
+        papermill.execute_notebook(str(notebook), str(partial), parameters=parameters,
+                                   progress_bar=False, stdout_file=out, stderr_file=out)
+    except BaseException as error:
+        follow.stop()
+        if partial.exists():
+            failed_dir.mkdir(exist_ok=True)
+            os.replace(partial, failed_dir / notebook.name)
+        kept = f"the last good {final} is kept" if final.exists() else f"{final} is not written"
+        out.write(f"!! {notebook.name} did not finish ({type(error).__name__}); {kept}; "
+                  f"the failed execution is in {failed_dir / notebook.name}\n")
+        out.flush()
+        raise
+    else:
+        follow.stop()
+        _fold_parameters(partial)
+        os.replace(partial, final)  # same folder tree: an atomic rename
+        (failed_dir / notebook.name).unlink(missing_ok=True)
+        return final
+    finally:
+        if previous is None:
+            os.environ.pop("PROGRESS_LOG", None)
+        else:
+            os.environ["PROGRESS_LOG"] = previous
+
+
+def _fold_parameters(path: Path) -> None:
+    """On the page: drop the notebook's default parameters cell (papermill's
+    injected cell after it holds the values used) and collapse the injected
+    one (``hide-input``), so the page opens with its prose, not with code."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        for marker, tag in (("parameters", "remove-cell"), ("injected-parameters", "hide-input")):
+            if marker in tags and tag not in tags:
+                tags.append(tag)
+    nbformat.write(nb, str(path))
+
+
+def main(argv: list[str]) -> int:
+    """``NOTEBOOK EXECUTED_DIR [-p NAME VALUE]...`` (values as strings)."""
+    if len(argv) < 2 or len(argv[2:]) % 3 or any(a != "-p" for a in argv[2::3]):
+        print("usage: python -m lib.execution NOTEBOOK EXECUTED_DIR [-p NAME VALUE]...",
+              file=sys.stderr)
+        return 2
+    parameters = {argv[i + 1]: argv[i + 2] for i in range(2, len(argv), 3)}
+    try:
+        execute(Path(argv[0]), Path(argv[1]), parameters)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # the failing cell and its traceback
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
