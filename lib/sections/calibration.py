@@ -272,7 +272,8 @@ def _paper_text(dataset: str, metric: str) -> tuple[str, str]:
                        for d, v in PAPER_TABLE5.items())
     values = ", ".join(f"{DATASET_TITLES[d]} {v[metric][0]} → {v[metric][1]}"
                        for d, v in PAPER_TABLE5.items())
-    return f"not in the paper; {values}", f"{ratios} ({said})"
+    return (f"{DATASET_TITLES.get(dataset, dataset)} is not in the paper; its datasets: {values}",
+            f"{ratios} ({said})")
 
 
 def claims(rows, settings, preset) -> list[Claim]:

@@ -328,7 +328,7 @@ def _paper_text(dataset: str, metric: str) -> tuple[str, str]:
     if dataset in PAPER_TABLE4:
         return one(dataset)
     parts = {DATASET_TITLES[d]: one(d) for d in PAPER_TABLE4}
-    return ("not in the paper; " + ", ".join(f"{d} {v}" for d, (v, _) in parts.items()),
+    return (f"{DATASET_TITLES.get(dataset, dataset)} is not in the paper; its datasets: " + ", ".join(f"{d} {v}" for d, (v, _) in parts.items()),
             ", ".join(f"{d} {g}" for d, (_, g) in parts.items()))
 
 
