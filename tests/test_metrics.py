@@ -321,3 +321,27 @@ def test_adaptive_bins_remainder_joins_last_bin():
     assert counts.tolist() == [100, 150]
     assert np.isclose(mean_conf[1], confidence[100:].mean())
     assert np.isclose(accuracy[0], correct[:100].mean())
+
+
+# -- top-1 error: the one definition (lib.metrics.classification) ---------------------------
+
+def test_top1_error_numpy_and_torch_agree():
+    import torch
+
+    from lib.metrics import top1_error, top1_wrong
+
+    logits = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 0.0, 5.0], [4.0, 0.0, 1.0]])
+    labels = np.array([0, 2, 2, 1])
+    assert top1_error(logits, labels) == pytest.approx(0.5)
+    wrong = top1_wrong(torch.tensor(logits), torch.tensor(labels))
+    assert isinstance(wrong, torch.Tensor) and wrong.tolist() == [False, True, False, True]
+    assert top1_error(torch.tensor(logits), torch.tensor(labels)) == pytest.approx(0.5)
+
+
+def test_top1_error_refuses_mismatched_or_empty_inputs():
+    from lib.metrics import top1_error
+
+    with pytest.raises(ValueError, match="one label per row"):
+        top1_error(np.zeros((3, 2)), np.zeros(2, dtype=int))
+    with pytest.raises(ValueError):
+        top1_error(np.zeros((0, 2)), np.zeros(0, dtype=int))

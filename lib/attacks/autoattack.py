@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lib.metrics import top1_wrong
 from lib.validation import check_choice, check_range, check_type
 
 VERSIONS = ("standard", "plus", "rand")
@@ -52,7 +53,7 @@ def autoattack_accuracy(model: torch.nn.Module, x, y, eps: float = 8 / 255,
             adv = attack(xb, yb)
             model.eval()
             with torch.no_grad():
-                correct += int((model(adv).argmax(1) == yb).sum())
+                correct += int((~top1_wrong(model(adv), yb)).sum())
     finally:
         model.train(was_training)
         for p, grad in saved_grads:

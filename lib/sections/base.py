@@ -170,5 +170,16 @@ class Section:
         return list(self.claims(rows, self.settings_for(preset), preset))
 
 
+def paper_arms_table(values: Mapping[str, Mapping[str, tuple]], metrics, title: str):
+    """A paper table of two-arm values (``values[dataset][metric] = (from
+    scratch, pre-trained)``) as a DataFrame: rows the datasets, columns
+    (metric, arm), the index named ``title`` (which says it is the paper's)."""
+    import pandas as pd
+
+    return pd.DataFrame({(m, a): [values[d][m][i] for d in values]
+                         for m in metrics for i, a in enumerate(ARMS)},
+                        index=pd.Index(list(values), name=title))
+
+
 def is_config(entry) -> bool:
     return isinstance(entry, RunConfig)

@@ -31,7 +31,7 @@ from lib.evaluation.calibration import calibration_evaluation
 from lib.experiments import target_test_data, target_train_data
 from lib.presets import Preset
 from lib.sections import SECTIONS
-from lib.sections.base import ARMS, Section, per_preset
+from lib.sections.base import ARMS, Section, paper_arms_table, per_preset
 from lib.sections.ood import (
     ARM_LABELS,
     DATASET_TITLES,
@@ -165,10 +165,7 @@ PAPER_TABLE5 = {  # the paper's Table 5 (percent, WRN-40-2), not ours
 
 def paper_table5(rows, settings, preset) -> pd.DataFrame:
     """The paper's Table 5, labelled as the paper's."""
-    return pd.DataFrame(
-        {(m, a): [PAPER_TABLE5[d][m][i] for d in PAPER_TABLE5]
-         for m in ("rms", "mad") for i, a in enumerate(ARMS)},
-        index=pd.Index(list(PAPER_TABLE5), name="paper (Table 5, WRN-40-2)"))
+    return paper_arms_table(PAPER_TABLE5, ("rms", "mad"), "paper (Table 5, WRN-40-2)")
 
 
 def all_measures(rows, settings, preset) -> pd.DataFrame:

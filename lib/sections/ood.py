@@ -34,7 +34,7 @@ from lib.evaluation.ood import SCORES, OODSetSpec, ood_rows
 from lib.experiments import finetune_run, scratch_run, source_run, target_test_data
 from lib.presets import TINY_IMAGENET_SOURCE, Preset
 from lib.sections import SECTIONS
-from lib.sections.base import ARMS, Section, per_preset
+from lib.sections.base import ARMS, Section, paper_arms_table, per_preset
 from lib.training import RunConfig, TrainingDataSpec
 from lib.validation import check_choice
 
@@ -246,10 +246,8 @@ PAPER_TABLE4 = {  # the paper's Table 4 (percent, WRN-40-2, mean of five runs), 
 
 def paper_table4(rows, settings, preset) -> pd.DataFrame:
     """The paper's Table 4, labelled as the paper's."""
-    return pd.DataFrame(
-        {(m, a): [PAPER_TABLE4[d][m][i] for d in PAPER_TABLE4]
-         for m in ("auroc", "aupr") for i, a in enumerate(ARMS)},
-        index=pd.Index(list(PAPER_TABLE4), name="paper (Table 4, WRN-40-2, 5 runs)"))
+    return paper_arms_table(PAPER_TABLE4, ("auroc", "aupr"),
+                            "paper (Table 4, WRN-40-2, 5 runs)")
 
 
 def per_set(rows, settings, preset) -> pd.DataFrame:

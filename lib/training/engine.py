@@ -116,7 +116,7 @@ def train_one_epoch(model, loader: DeviceLoader, optimizer, scheduler, recipe: R
         scheduler.step()
         n = len(batch.y)
         total_loss += loss.detach() * n
-        total_correct += (logits.detach().argmax(1) == batch.y).sum()
+        total_correct += (~top1_wrong(logits.detach(), batch.y)).sum()
         seen += n
         if on_batch is not None:
             on_batch(i, seen, loss.detach(), total_correct)
