@@ -83,6 +83,9 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="book-build-"))
     clone, data_root = workdir / "clone", workdir / "data"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    # the commit the clone builds (HEAD may move while a 30-minute build runs)
+    commit = subprocess.run(["git", "-C", str(clone), "rev-parse", "--short", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
     RESULTS.mkdir(exist_ok=True)
     log_path = RESULTS / f"book_build_{args.preset}.log"
     make_args = ["book", f"PRESET={args.preset}", f"DATA_ROOT={data_root}"]
@@ -90,7 +93,7 @@ def main() -> int:
         cold = _run_make(clone, make_args, log, "cold (fresh clone, empty caches)")
         warm = _run_make(clone, make_args, log, "second run, nothing changed") if cold["rc"] == 0 \
             else None
-    record = {"preset": args.preset, "commit": _git("rev-parse", "--short", "HEAD"),
+    record = {"preset": args.preset, "commit": commit,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "cpu_cores": os.cpu_count(), "machine": f"{platform.machine()}, {platform.system()}",
               "python": platform.python_version(), "cold": cold, "second_run": warm,
