@@ -17,12 +17,18 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 EXECUTED := book/executed
 FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: book test pretrain pretrain-adversarial check-preset venv data notebooks html clean
+.PHONY: book test pretrain pretrain-adversarial check-preset preflight venv data notebooks html clean
 
-book: check-preset venv data notebooks html
+# Fashion-MNIST (the data target) is the smoke and quick presets' target; paper does not read it.
+book: check-preset venv preflight $(if $(filter paper,$(PRESET)),,data) notebooks html
 
-check-preset:  # fails in seconds, before any install, naming the valid presets
-	@$(PYTHON) -m lib.presets check "$(PRESET)"
+check-preset:  # fails in seconds, before any install, naming the valid presets and devices
+	@$(PYTHON) -m lib.presets check "$(PRESET)" --device "$(DEVICE)" --data-root "$(DATA_ROOT)"
+
+# Every dataset the preset reads from DATA_ROOT is there, before any notebook runs: one error
+# names each missing one, where it was looked for and how to get it (smoke, quick: none).
+preflight: check-preset venv
+	@$(BIN)/python -m lib.data.preflight "$(PRESET)" "$(DATA_ROOT)"
 
 venv: $(VENV)/.installed
 
@@ -52,8 +58,9 @@ data: venv  # the embedded data: Fashion-MNIST (Debian package, else torchvision
 
 # Each notebook runs into book/executed/.partial/ and replaces book/executed/NAME only when it
 # succeeds (lib.execution): a failed or killed notebook never replaces the last good one.
-# Training progress goes to book/executed/logs/NAME.progress.log (PROGRESS_LOG), streamed here.
-notebooks: check-preset venv
+# Training progress goes to book/executed/logs/NAME.progress.log (PROGRESS_LOG), streamed here;
+# a failure prints one line (the failing cell's error), its traceback goes to logs/NAME.error.log.
+notebooks: check-preset venv preflight
 	@mkdir -p $(EXECUTED)
 	@for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb); start=$$SECONDS; \

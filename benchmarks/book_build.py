@@ -1,7 +1,7 @@
 """The main job's budget (issue: the companion as a whole, item 2): time
 ``make book`` exactly as a newcomer runs it, in a fresh clone of HEAD with cold
-caches (no venv, no run cache, no result store, an empty ``DATA_ROOT`` so the
-fractal cache is cold too), then a second ``make book`` with nothing changed.
+caches (no venv, no run cache, no result store, no ``data_cache/`` — it is
+git-ignored, so the fractal cache is cold too — and an empty ``DATA_ROOT``), then a second ``make book`` with nothing changed.
 
 Budget: at most 40 min cold and 1 min for the second run at the quick preset
 on 2 cores. Writes ``benchmarks/results/book_build_<preset>.json`` (read by the

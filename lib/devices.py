@@ -6,9 +6,8 @@ import os
 
 import torch
 
+from lib.presets import DEVICE_CHOICES  # one list, checked before the install too
 from lib.validation import check_choice
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -54,7 +54,9 @@ def execute(notebook: Path, executed_dir: Path, parameters: dict, out=None) -> P
     ``executed_dir/logs/<stem>.progress.log`` (``$PROGRESS_LOG``), which is
     copied to ``out`` (default: stdout) as it grows, so it reaches the
     terminal but never the page; the notebook's own printed output is
-    streamed to ``out`` too. Returns the executed notebook's path."""
+    streamed to ``out`` too. A failure writes one line to ``out``, the failing
+    cell's ``Type: message`` (:func:`cell_error`), and its full traceback to
+    ``executed_dir/logs/<stem>.error.log``. Returns the executed notebook's path."""
     import papermill
 
     notebook, executed_dir = Path(notebook), Path(executed_dir)
@@ -70,6 +72,8 @@ def execute(notebook: Path, executed_dir: Path, parameters: dict, out=None) -> P
     os.environ["PROGRESS_LOG"] = str(log.resolve())  # the kernel inherits it
     follow = _Follow(log, out)
     follow.start()
+    error_log = log_dir / f"{notebook.stem}.error.log"
+    error_log.unlink(missing_ok=True)
     try:
         papermill.execute_notebook(str(notebook), str(partial), parameters=parameters,
                                    progress_bar=False, stdout_file=out, stderr_file=out)
@@ -79,8 +83,9 @@ def execute(notebook: Path, executed_dir: Path, parameters: dict, out=None) -> P
             failed_dir.mkdir(exist_ok=True)
             os.replace(partial, failed_dir / notebook.name)
         kept = f"the last good {final} is kept" if final.exists() else f"{final} is not written"
-        out.write(f"!! {notebook.name} did not finish ({type(error).__name__}); {kept}; "
-                  f"the failed execution is in {failed_dir / notebook.name}\n")
+        error_log.write_text(f"{notebook} with parameters {parameters}\n{_traceback(error)}\n")
+        out.write(f"!! {notebook.name} failed: {cell_error(error)} (traceback in {error_log}; "
+                  f"{kept}; the failed execution is in {failed_dir / notebook.name})\n")
         out.flush()
         raise
     else:
@@ -94,6 +99,27 @@ def execute(notebook: Path, executed_dir: Path, parameters: dict, out=None) -> P
             os.environ.pop("PROGRESS_LOG", None)
         else:
             os.environ["PROGRESS_LOG"] = previous
+
+
+def cell_error(error: BaseException) -> str:
+    """The failing cell's exception as ``Type: message`` (papermill's own
+    traceback left out), or ``error``'s own type and message."""
+    import papermill
+
+    if isinstance(error, papermill.PapermillExecutionError):
+        return f"{error.ename}: {error.evalue}"
+    return f"{type(error).__name__}: {error}".rstrip(": ")
+
+
+def _traceback(error: BaseException) -> str:
+    """The full traceback: the failing cell's (papermill's text), else Python's."""
+    import traceback
+
+    import papermill
+
+    if isinstance(error, papermill.PapermillExecutionError):
+        return str(error)
+    return "".join(traceback.format_exception(error))
 
 
 def _fold_parameters(path: Path) -> None:
@@ -122,8 +148,7 @@ def main(argv: list[str]) -> int:
         execute(Path(argv[0]), Path(argv[1]), parameters)
     except KeyboardInterrupt:
         return 130
-    except Exception as error:  # the failing cell and its traceback
-        print(error, file=sys.stderr)
+    except Exception:  # already said in one line by execute(); the traceback is in the log
         return 1
     return 0
 

@@ -227,12 +227,14 @@ def estimate_forward_matrix(probabilities, percentile: float = 97.0) -> np.ndarr
 
     ``probabilities``: N×K softmax outputs p(ỹ | x) of a network trained on the
     noisy labels. Row ``i`` of the estimate is the softmax row of an "anchor"
-    example for class i: following the official GLC/Forward code
-    (github.com/mmazeika/glc, ``CIFAR/train_forward.py``), the threshold is
+    example for class i: following the official code (hendrycks/pre-training
+    ``robustness/label_corruption/train_forward.py`` lines 316–320, as
+    github.com/mmazeika/glc ``CIFAR/train_forward.py``), the threshold is
     ``np.percentile(p[:, i], percentile, method="higher")`` and the anchor is the
     example with the largest ``p(i|x)`` strictly below it (robust to outliers at
-    the very top); ``percentile=100`` takes the plain argmax (the official code's
-    CIFAR-100 setting). Rows are renormalised to sum to 1."""
+    the very top); ``percentile=100`` takes the plain argmax (the official
+    code's rule for every dataset but CIFAR-10, i.e. CIFAR-100). Rows are
+    renormalised to sum to 1."""
     p = _check_probabilities(probabilities, "probabilities")
     check_range("percentile", percentile, 0.0, 100.0)
     rows = []

@@ -178,7 +178,13 @@ def _summarise(caught) -> list[str]:
 
 def start(section: str, preset, data_root=None, device="auto") -> Session:
     """Validate a notebook's parameters (a wrong name or type fails at once,
-    naming the valid choices) and start its provenance clock."""
+    naming the valid choices), check that every dataset the preset reads from
+    the data root is there (:func:`lib.data.preflight.preflight`: at the paper
+    preset one error names every missing dataset, before anything trains; the
+    smoke and quick presets read nothing from it) and start the provenance
+    clock. An empty ``data_root`` is the default root, never the current
+    directory."""
+    from lib.data.preflight import preflight
     from lib.results import new_build_id
     from lib.sections import get_section
 
@@ -189,6 +195,7 @@ def start(section: str, preset, data_root=None, device="auto") -> Session:
     chosen = get_section(section)
     resolved = resolve_device(device)
     root = Path(data_root).expanduser() if data_root not in (None, "") else None
+    preflight(spec, root)
     return Session(chosen, spec, resolved, root,
                    Provenance(preset=spec.name, device=describe_device(resolved)),
                    new_build_id())

@@ -257,6 +257,36 @@ def test_evaluations_of_every_row(name):
     assert sanity_evaluations(name, "adversarial_pretrained", target, seed=7) == []
 
 
+def test_autoattack_strength_per_preset_and_its_memo_params(monkeypatch):
+    """The paper preset runs AutoAttack at the original's 100 iterations; quick
+    and smoke keep torchattacks' 10, labelled lighter, and their memo params
+    (hence keys) are those recorded before the parameter existed."""
+    from lib.sections.adversarial import _torchattacks_version
+
+    assert SETTINGS["paper"].autoattack_iterations == 100
+    implementation = f"torchattacks {_torchattacks_version()}"
+    for name in ("quick", "smoke"):
+        s = SETTINGS[name]
+        assert s.autoattack_iterations == 10
+        assert "10 iterations each, lighter than the original's 100" in s.describe()
+        aa = robustness_evaluations(name, s.autoattack_rows[0], s.targets[0])[-1]
+        assert aa.params == (("eps", float(s.eps)), ("seed", 0), ("version", "standard"),
+                             ("implementation", implementation))
+    assert "100 iterations each, the original's strength" in SETTINGS["paper"].describe()
+    aa = robustness_evaluations("paper", "adversarial_pretrained", "cifar10")[-1]
+    assert dict(aa.params)["iterations"] == 100
+    seen = []
+    monkeypatch.setattr(section, "autoattack_on",
+                        lambda model, images, eps, seed, version, iterations: seen.append(
+                            iterations) or 0.5)
+    assert aa.measure(None, None, CPU) == 50.0
+    quick = robustness_evaluations("quick", "adversarial_pretrained", "fashion_mnist")[-1]
+    quick.measure(None, None, CPU)
+    assert seen == [100, 10]
+    with pytest.raises(ValueError, match="autoattack_iterations=0"):
+        replace(SETTINGS["paper"], autoattack_iterations=0)
+
+
 def test_the_note_does_not_change_a_memo_key_but_eps_does(monkeypatch):
     """The memo is keyed by the run, the attacked images' spec and the attack's
     parameters only: editing the settings' prose re-runs no attack."""

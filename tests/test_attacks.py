@@ -162,7 +162,93 @@ def test_autoattack_accuracy_is_at_most_clean_accuracy(trained_linear):
     assert seconds < 30
 
 
+@pytest.mark.parametrize("iterations", [None, 100])
+def test_autoattack_gradient_attacks_run_the_asked_iterations(trained_linear, monkeypatch,
+                                                               iterations):
+    """APGD, APGD-T and FAB run ``iterations`` steps (default: torchattacks' 10)."""
+    import torchattacks
+
+    from lib.attacks.autoattack import ORIGINAL_ITERATIONS, TORCHATTACKS_ITERATIONS
+
+    assert (ORIGINAL_ITERATIONS, TORCHATTACKS_ITERATIONS) == (100, 10)
+    seen, targets = [], []
+    for cls, method in ((torchattacks.APGD, "attack_single_run"),
+                        (torchattacks.APGDT, "attack_single_run"),
+                        (torchattacks.FAB, "perturb")):
+        original = getattr(cls, method)
+
+        def recording(self, *args, _original=original, _name=cls.__name__, **kwargs):
+            seen.append((_name, self.steps))
+            if _name != "APGD":  # the targeted ones: at most 9 targets, as the original
+                targets.append(self.n_target_classes)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, method, recording)
+    x, y = blobs(n=4, seed=3)
+    kwargs = {} if iterations is None else {"iterations": iterations}
+    autoattack_accuracy(trained_linear, x, y, eps=0.15, n_classes=2, **kwargs)
+    expected = iterations or 10
+    assert ("APGD", expected) in seen
+    assert all(steps == expected for _, steps in seen)
+    assert all(n == 1 for n in targets)  # two classes: one target
+
+
+def test_autoattack_targets_at_most_nine_classes(monkeypatch):
+    """Original standard version: APGD-T and FAB-T over 9 target classes
+    (torchattacks would try all K−1 = 99 on CIFAR-100)."""
+    import torchattacks
+
+    built = []
+
+    def recording(self, images, labels):
+        built.extend((type(a).__name__, getattr(a, "n_target_classes", None))
+                     for a in self.attacks)
+        return images
+
+    monkeypatch.setattr(torchattacks.MultiAttack, "forward", recording)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 100))
+    x, y = torch.rand(2, 1, 2, 2), torch.tensor([0, 1])
+    autoattack_accuracy(model, x, y, eps=0.1, n_classes=100)
+    assert dict(built) == {"APGD": None, "APGDT": 9, "FAB": 9, "Square": None}
+
+
+def test_autoattack_rejects_bad_iterations(trained_linear):
+    x, y = blobs(n=2)
+    with pytest.raises(ValueError, match="iterations"):
+        autoattack_accuracy(trained_linear, x, y, iterations=0)
+    with pytest.raises(TypeError, match="iterations"):
+        autoattack_accuracy(trained_linear, x, y, iterations=2.5)
+
+
 def test_autoattack_rejects_unknown_version(trained_linear):
     x, y = blobs(n=2)
     with pytest.raises(ValueError, match=r"version='fast'.*'standard', 'plus', 'rand'"):
         autoattack_accuracy(trained_linear, x, y, version="fast")
+
+
+def test_pgd_accuracy_runs_without_autocast(monkeypatch):
+    """PGD and its scoring are float32 on every device: autocast is never entered."""
+    import contextlib
+    import sys
+
+    from lib.data.base import ImageDataset
+    from lib.evaluation.robustness import pgd_accuracy
+    from lib.training import precision
+
+    entered, original = [], precision.autocast
+
+    @contextlib.contextmanager
+    def recording(device):
+        entered.append(str(device))
+        yield
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("lib") and getattr(module, "autocast", None) is original:
+            monkeypatch.setattr(module, "autocast", recording)
+    images = torch.randint(0, 256, (6, 1, 4, 4), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    data = ImageDataset(images, torch.arange(6) % 2, 2)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+    accuracy = pgd_accuracy(model, data, torch.device("cpu"), eps=0.1, step_size=0.05, steps=2)
+    assert 0.0 <= accuracy <= 1.0
+    assert entered == []

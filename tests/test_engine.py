@@ -68,3 +68,49 @@ def test_weighted_cross_entropy_uses_weights():
     expected = torch.nn.functional.cross_entropy(logits[:1], y[:1])
     assert torch.isclose(only_first, expected)
     assert not torch.isclose(plain, only_first)
+
+
+def _forbid_autocast(monkeypatch) -> list:
+    """Replace ``lib.training.precision.autocast`` wherever a ``lib`` module
+    holds it by a context that records its use; returns the record."""
+    import contextlib
+    import sys
+
+    from lib.training import precision
+
+    entered, original = [], precision.autocast
+
+    @contextlib.contextmanager
+    def recording(device):
+        entered.append(str(device))
+        yield
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("lib") and getattr(module, "autocast", None) is original:
+            monkeypatch.setattr(module, "autocast", recording)
+    return entered
+
+
+def _tiny_data(n=12, k=3):
+    from lib.data.base import ImageDataset
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8, generator=generator)
+    return ImageDataset(images, torch.arange(n) % k, k)
+
+
+def test_predict_logits_runs_without_autocast_and_training_with_it(monkeypatch):
+    """Evaluation is float32 on every device (no autocast); training enters it."""
+    from lib.data.loader import DeviceLoader
+    from lib.training.engine import predict_logits, train_one_epoch
+
+    entered = _forbid_autocast(monkeypatch)
+    data = _tiny_data()
+    model = build_model("wrn-10-1", 3, 1)
+    logits = predict_logits(model, data, torch.device("cpu"), batch_size=5)
+    assert logits.shape == (12, 3) and logits.dtype == np.float32
+    assert entered == []
+    recipe = Recipe(epochs=1, lr=0.01)
+    optimizer, scheduler = make_optimizer(model, recipe, steps_per_epoch=3)
+    loader = DeviceLoader(data, 4, shuffle=True, augment=False, device=torch.device("cpu"))
+    train_one_epoch(model, loader, optimizer, scheduler, recipe, torch.device("cpu"))
+    assert entered  # the record works: training goes through autocast

@@ -42,8 +42,10 @@ QUICK_KEYS = {
     "9d396eafc35c98c3", "a5416fcdd7a57893", "aedc6f8ee1ba4a82", "b5f8422db56c5fc1",
     "d31b29aa63fb07c4", "d9bc09b00ab2352b", "daece53d59d18000",
 }
-# The old ``planned_runs`` (runs a cold sweep trains, the source not counted).
-OLD_PLANNED_RUNS = {"smoke": 26, "quick": 50, "paper": 266}
+# The old ``planned_runs`` (runs a cold sweep trains, the source not counted); the
+# paper preset adds Forward's own stage 1 in the pre-trained arm (lr 0.01, as the
+# official code), one per target × strength: 266 + 2 × 11.
+OLD_PLANNED_RUNS = {"smoke": 26, "quick": 50, "paper": 288}
 
 
 def _configs(entries):
@@ -126,6 +128,65 @@ def test_forward_stage1_is_the_no_correction_run():
     for arm in ARMS:
         assert METHODS["forward"].plan(study, arm, cell)[0].key() == \
             METHODS["no_correction"].plan(study, arm, cell)[0].key()
+
+
+def test_forward_stage1_at_paper_trains_at_the_correction_rate():
+    """Official train_forward.py: both stages of the pre-trained arm at lr 0.01;
+    from scratch the two recipes agree, so stage 1 stays the no-correction run."""
+    s = SETTINGS["paper"]
+    study = Study(get_preset("paper"), s)
+    cell = dict(target="cifar100", seed=0, corruption=0.3)
+    first = METHODS["forward"].plan(study, "pretrained", cell)[0]
+    plain = METHODS["no_correction"].plan(study, "pretrained", cell)[0]
+    assert first.recipe == s.finetune_corrected and first.recipe.lr == 0.01
+    assert plain.recipe.lr == 0.001 and first.key() != plain.key()
+    assert first.data == plain.data and first.objective == "cross_entropy"
+    assert first.init.key() == plain.init.key()  # the same pre-trained source
+    assert METHODS["forward"].plan(study, "scratch", cell)[0].key() == \
+        METHODS["no_correction"].plan(study, "scratch", cell)[0].key()
+
+
+def test_forward_anchor_rule_per_target():
+    """Official train_forward.py lines 316-320: the 97th-percentile anchor for
+    CIFAR-10 only, the plain argmax for CIFAR-100; the quick target keeps 97."""
+    paper, quick = SETTINGS["paper"], SETTINGS["quick"]
+    assert paper.anchor_percentile("cifar10") == 97.0
+    assert paper.anchor_percentile("cifar100") == 100.0
+    assert quick.anchor_percentile("fashion_mnist") == 97.0
+    assert SETTINGS["smoke"].anchor_percentile("fashion_mnist") == 97.0
+    assert "cifar10 97th percentile, cifar100 plain argmax" in paper.describe()
+    with pytest.raises(ValueError, match="svhn"):
+        replace(paper, forward_percentile_by_target=(("svhn", 100.0),))
+    with pytest.raises(ValueError, match="cifar100"):
+        replace(paper, forward_percentile_by_target=(("cifar100", 101.0),))
+
+
+def test_forward_matrix_memo_uses_the_targets_anchor(monkeypatch):
+    """The estimate of C goes through the target's percentile (and the memo
+    params carry it: 97 at quick, as recorded before)."""
+    from lib.sections import label_noise
+
+    calls = []
+
+    def memo(name, run, data, params, compute):
+        calls.append((name, params))
+        return compute()
+
+    def estimate(probabilities, percentile):
+        calls.append(("estimate", percentile))
+        return np.eye(2)
+
+    monkeypatch.setattr(label_noise, "estimate_forward_matrix", estimate)
+    for preset, target, expected in (("quick", "fashion_mnist", 97.0),
+                                     ("paper", "cifar100", 100.0), ("paper", "cifar10", 97.0)):
+        study = Study(get_preset(preset), SETTINGS[preset])
+        monkeypatch.setattr(study, "memo", memo)
+        monkeypatch.setattr(study, "view", lambda spec: None)
+        monkeypatch.setattr(study, "probabilities", lambda run, data: np.full((3, 2), 0.5))
+        calls.clear()
+        label_noise._forward_correction(study, dict(target=target, seed=0, corruption=0.2),
+                                        None)
+        assert calls == [("forward_matrix", {"percentile": expected}), ("estimate", expected)]
 
 
 def test_corruption_is_the_last_transform():

@@ -173,6 +173,21 @@ def test_forward_estimator_recovers_a_known_matrix():
     np.testing.assert_allclose(estimate_forward_matrix(probs, percentile=100), c, atol=0.01)
 
 
+def test_forward_anchor_rules_on_a_small_example():
+    """percentile=100: the row of the plain argmax of p(i|x) (the official rule
+    for CIFAR-100); 97: the largest p(i|x) strictly below the 'higher' 97th
+    percentile (the official rule for CIFAR-10, train_forward.py lines 316-320)."""
+    column = np.linspace(0.01, 0.99, 100)  # p(class 0 | x), increasing
+    probs = np.stack([column, 1 - column], axis=1)
+    plain = estimate_forward_matrix(probs, percentile=100)
+    np.testing.assert_allclose(plain[0], probs[99])  # the top example
+    np.testing.assert_allclose(plain[1], probs[0])
+    threshold = np.percentile(column, 97, method="higher")
+    anchor = int(np.flatnonzero(column < threshold)[-1])
+    assert anchor < 99
+    np.testing.assert_allclose(estimate_forward_matrix(probs, percentile=97)[0], probs[anchor])
+
+
 def test_glc_estimator_recovers_a_known_matrix_and_fills_missing_rows():
     rng = np.random.default_rng(0)
     k = 5

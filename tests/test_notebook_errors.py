@@ -1,7 +1,8 @@
 """The errors a user meets through papermill, end to end (issue: the companion
-as a whole, item 4): a parameter of the wrong type or value, and ``device=cuda``
-on a machine without a GPU, fail in the notebook's first code cell with one
-clear message, before anything is trained or recorded."""
+as a whole, item 4; the paper preset, item 5): a parameter of the wrong type or
+value, ``device=cuda`` on a machine without a GPU, and a data root missing the
+paper preset's datasets fail in the notebook's first code cell with one clear
+message, before anything is trained or recorded."""
 
 from __future__ import annotations
 
@@ -43,3 +44,14 @@ def test_device_cuda_without_a_gpu_names_the_choices(tmp_path, monkeypatch):
         pytest.skip("this machine has a GPU")
     error = _execute(tmp_path, monkeypatch, preset="smoke", device="cuda")
     assert error.startswith("RuntimeError") and "no CUDA GPU" in error and "cpu" in error, error
+
+
+def test_paper_preset_on_an_empty_data_root_names_every_missing_dataset(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    root.mkdir()
+    error = _execute(tmp_path, monkeypatch, preset="paper", data_root=str(root), device="cpu")
+    first = error.splitlines()[0]
+    assert first.startswith("MissingDatasetsError: ") and str(root) in first, error
+    for name in ("cifar10", "cifar100", "imagenet32", "svhn", "tiny_imagenet"):
+        assert name in first
+    assert not any(root.iterdir()), "something was written into the data root"

@@ -23,14 +23,14 @@ QUICK_KEYS = ["13443145f29e1ca3", "fe74d12634dd4b8a", "56702e00ed95a778"]
 # At paper, the old notebook 00's five runs (source, two variants, CIFAR-10 seed 0 both
 # arms) plus CIFAR-10 seeds 1–4 and CIFAR-100 seeds 0–4, which old notebook 04 (OOD)
 # trained as make(P, seed, target=target, track=True): no new training.
-PAPER_KEYS = [
-    "79af5c2a8ab7ada7", "eefb7d07adbe2e41", "6a3ee3d01aea9404",
-    "3096e677393ae125", "ca0fe90ab77854d6", "eeed98d6d3d31321", "853da970eaa41076",
-    "42cc75661cd2e3f6", "07b42a870401ae7f", "6181722a8af951ef", "0f2373bc9920a0d1",
-    "aa323e7cae0fd343", "26a7251b00eb93dc",
-    "e825802ad2ff4ecd", "95ea04acdf0d077f", "710a560bf427db22", "fe01778fe98092b0",
-    "5e5b91f455b774b6", "7557829768622574", "9a0d48326d74c007", "d14a8312dd329772",
-    "a9d9a255c6b54fa8", "aeaf3ba90d765588"]
+PAPER_KEYS = [  # after issue 14: the paper's source recipe is batch 256 (official code)
+    "0ded898b8e98f1ad", "3096e677393ae125", "319b8d603c5f4a06", "341b8b2d9c8520c7",
+    "3c9d4c0cee2e442d", "42cc75661cd2e3f6", "4e32bca1a979ef87", "512e2ec16a27405d",
+    "5e5b91f455b774b6", "6181722a8af951ef", "710a560bf427db22", "9a0d48326d74c007",
+    "a9d9a255c6b54fa8", "aa323e7cae0fd343", "c4a35ba17c7ab214", "d3c53d26b5b1858b",
+    "dbf18636f922b32c", "dec9e1672975a848", "e23bcaf61b58582a", "e825802ad2ff4ecd",
+    "eb79fef5342e535b", "eeed98d6d3d31321", "fe242c20fea4e9e7",
+]
 
 
 # -- settings ---------------------------------------------------------------------------------

@@ -202,6 +202,12 @@ def test_a_failed_notebook_never_replaces_the_last_good_one(tmp_path, capfd):
     assert "a DEVICE=gpu typo" in outputs_text(failed)  # kept aside, to read
     terminal = capfd.readouterr().out
     assert "the last good" in terminal and "demo epoch 1/2" in terminal
+    # one line names the failing cell's error; its traceback goes to the log, not the terminal
+    said = [line for line in terminal.splitlines() if "typo" in line]
+    assert len(said) == 1 and "failed: RuntimeError: a DEVICE=gpu typo" in said[0], terminal
+    assert "Traceback" not in terminal and "------" not in terminal
+    log = (executed / "logs" / "00_demo.error.log").read_text()
+    assert "raise RuntimeError('a DEVICE=gpu typo')" in log and "RuntimeError" in log
 
 
 @pytest.mark.slow
@@ -234,7 +240,13 @@ def test_make_notebooks_keeps_the_last_good_notebook_and_prints_times(tmp_path):
     args = ["make", "-s", "notebooks", "PRESET=smoke", f"EXECUTED={executed}"]
     result = subprocess.run([*args, f"NOTEBOOKS={failing}"], cwd=REPO, capture_output=True,
                             text=True, timeout=300)
-    assert result.returncode != 0 and "boom" in result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in said and "-----" not in said, said
+    assert [line for line in said.splitlines() if "boom" in line] == [
+        f"!! 00_demo.ipynb failed: RuntimeError: boom (traceback in {executed}/logs/"
+        f"00_demo.error.log; the last good {executed}/00_demo.ipynb is kept; the failed "
+        f"execution is in {executed}/.failed/00_demo.ipynb)"]
+    assert "Traceback" in (executed / "logs" / "00_demo.error.log").read_text()
     assert (executed / "00_demo.ipynb").read_bytes() == before
     working = tiny_notebook(tmp_path / "01_demo.ipynb", PROGRESS_CELL)
     result = subprocess.run([*args, f"NOTEBOOKS={working}"], cwd=REPO, capture_output=True,

@@ -1,6 +1,17 @@
 """Robust accuracy under AutoAttack (Croce & Hein 2020) — beyond the paper,
 which evaluates with 20-step PGD; a stronger check that the robustness is not
 gradient masking. A thin wrapper around ``torchattacks.AutoAttack``.
+
+Strength: the original AutoAttack runs APGD-CE, APGD-T and FAB-T for 100
+iterations each (fra31/auto-attack ``autoattack/autoattack.py`` lines 33–46:
+``n_iter=100``), while torchattacks 3.5.1 builds them with its attacks' default
+``steps=10`` (``torchattacks/attacks/{apgd,apgdt,fab}.py``). ``iterations`` sets
+the three attacks' steps: :data:`ORIGINAL_ITERATIONS` is the standard strength,
+:data:`TORCHATTACKS_ITERATIONS` the lighter torchattacks default. Square keeps
+its 5,000 queries in both. The targeted attacks (APGD-T, FAB-T) try at most
+:data:`TARGET_CLASSES` target classes, as the original's standard version
+(same file, lines 306–320), where torchattacks tries all K−1 (the same for 10
+classes).
 """
 
 from __future__ import annotations
@@ -12,17 +23,23 @@ from lib.metrics import top1_wrong
 from lib.validation import check_choice, check_range, check_type
 
 VERSIONS = ("standard", "plus", "rand")
+ORIGINAL_ITERATIONS = 100  # Croce & Hein's APGD/FAB n_iter
+TORCHATTACKS_ITERATIONS = 10  # torchattacks 3.5.1's APGD/APGDT/FAB default steps
+TARGET_CLASSES = 9  # the original standard version's APGD-T / FAB-T target classes
 
 
 def autoattack_accuracy(model: torch.nn.Module, x, y, eps: float = 8 / 255,
                         n_classes: int = 10, version: str = "standard",
-                        batch_size: int = 500, seed: int = 0) -> float:
+                        batch_size: int = 500, seed: int = 0,
+                        iterations: int = TORCHATTACKS_ITERATIONS) -> float:
     """Fraction (0–1) of ``(x, y)`` still classified correctly after L∞
     AutoAttack with radius ``eps`` (pixels in [0, 1]).
 
     ``version`` "standard" runs APGD-CE, APGD-T, FAB-T and Square in turn on the
-    examples not yet broken; ``seed`` fixes the attacks' randomness (torchattacks
-    would otherwise seed from the clock). Inputs go to the model's device in
+    examples not yet broken, the gradient attacks (APGD, APGD-T, FAB) for
+    ``iterations`` steps each (the original's strength: :data:`ORIGINAL_ITERATIONS`);
+    ``seed`` fixes the attacks' randomness (torchattacks would otherwise seed
+    from the clock). Inputs go to the model's device in
     ``batch_size`` chunks; the model is attacked in eval mode and its mode is
     restored afterwards (torchattacks' behaviour), as are the parameters'
     ``.grad`` (FAB calls ``backward``, which would otherwise leave gradients)."""
@@ -34,6 +51,8 @@ def autoattack_accuracy(model: torch.nn.Module, x, y, eps: float = 8 / 255,
     check_range("n_classes", n_classes, 2, None)
     check_type("batch_size", batch_size, int)
     check_range("batch_size", batch_size, 1, None)
+    check_type("iterations", iterations, int)
+    check_range("iterations", iterations, 1, None)
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
     y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).long()
     if len(x) != len(y):
@@ -43,6 +62,11 @@ def autoattack_accuracy(model: torch.nn.Module, x, y, eps: float = 8 / 255,
     device = next(model.parameters()).device
     attack = torchattacks.AutoAttack(model, norm="Linf", eps=eps, version=version,
                                      n_classes=n_classes, seed=seed)
+    for inner in attack._autoattack.attacks:  # both read when the attack runs
+        if isinstance(inner, (torchattacks.APGD, torchattacks.APGDT, torchattacks.FAB)):
+            inner.steps = iterations
+        if isinstance(inner, (torchattacks.APGDT, torchattacks.FAB)):
+            inner.n_target_classes = min(TARGET_CLASSES, n_classes - 1)
     was_training = model.training
     saved_grads = [(p, None if p.grad is None else p.grad.clone()) for p in model.parameters()]
     correct = 0

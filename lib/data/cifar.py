@@ -65,8 +65,9 @@ def read_trusted_pickle(path):
         return pickle.load(f, encoding="latin1")
 
 
-def _load(info: DatasetInfo, split: str, root: Path) -> ImageDataset:
-    folder, files, label_key = _LAYOUT[info.name]
+def _files(info: DatasetInfo, split: str, root: Path) -> list[Path]:
+    """The batch files of ``split``; :class:`DatasetNotFoundError` if any is missing."""
+    folder, files, _ = _LAYOUT[info.name]
     directory = Path(root) / folder
     if not directory.is_dir():
         raise DatasetNotFoundError(info.name, directory, info.how_to_get)
@@ -74,9 +75,14 @@ def _load(info: DatasetInfo, split: str, root: Path) -> ImageDataset:
     if missing:
         raise DatasetNotFoundError(info.name, directory, info.how_to_get,
                                    detail="incomplete download, missing: " + ", ".join(missing))
+    return [directory / name for name in files[split]]
+
+
+def _load(info: DatasetInfo, split: str, root: Path) -> ImageDataset:
+    label_key = _LAYOUT[info.name][2]
     images, labels = [], []
-    for name in files[split]:
-        batch = read_trusted_pickle(directory / name)
+    for path in _files(info, split, root):
+        batch = read_trusted_pickle(path)
         data = np.asarray(batch["data"], dtype=np.uint8)
         images.append(data.reshape(len(data), 3, 32, 32))
         labels.append(np.asarray(batch[label_key], dtype=np.int64))
@@ -84,13 +90,13 @@ def _load(info: DatasetInfo, split: str, root: Path) -> ImageDataset:
     return ImageDataset(images, np.concatenate(labels), info.num_classes, info)
 
 
-@register(CIFAR10_INFO)
+@register(CIFAR10_INFO, check=lambda split, root: _files(CIFAR10_INFO, split, root))
 def cifar10(split: str, root: Path) -> ImageDataset:
     """CIFAR-10: 50,000 train / 10,000 test images, 32×32 RGB, 10 classes."""
     return _load(CIFAR10_INFO, split, root)
 
 
-@register(CIFAR100_INFO)
+@register(CIFAR100_INFO, check=lambda split, root: _files(CIFAR100_INFO, split, root))
 def cifar100(split: str, root: Path) -> ImageDataset:
     """CIFAR-100 (fine labels): 50,000 train / 10,000 test images, 32×32 RGB, 100 classes."""
     return _load(CIFAR100_INFO, split, root)

@@ -119,11 +119,11 @@ class _Growing:
         return images, labels.copy()
 
 
-def _load(info: DatasetInfo, split: str, root: Path, exclude) -> ImageDataset:
-    size = info.image_size
-    excluded = resolve_exclusion(exclude)
+def _paths(info: DatasetInfo, split: str, root: Path) -> list[Path]:
+    """The batch files of ``split`` (npz preferred); :class:`DatasetNotFoundError`
+    if any is missing."""
     root = Path(root)
-    stems, folders = _batch_files(size, split)
+    stems, folders = _batch_files(info.image_size, split)
     paths = [_find(root, stem, folders) for stem in stems]
     if all(p is None for p in paths):
         raise DatasetNotFoundError(info.name, root / folders[0], info.how_to_get,
@@ -132,6 +132,13 @@ def _load(info: DatasetInfo, split: str, root: Path, exclude) -> ImageDataset:
     if missing:
         raise DatasetNotFoundError(info.name, root / folders[0], info.how_to_get,
                                    detail="incomplete download, missing: " + ", ".join(missing))
+    return paths
+
+
+def _load(info: DatasetInfo, split: str, root: Path, exclude) -> ImageDataset:
+    size = info.image_size
+    excluded = resolve_exclusion(exclude)
+    paths = _paths(info, split, root)
 
     # old label -> new label (-1 = excluded); kept classes keep their relative order
     remap = np.full(NUM_IMAGENET_CLASSES, -1, dtype=np.int64)
@@ -157,13 +164,18 @@ def _load(info: DatasetInfo, split: str, root: Path, exclude) -> ImageDataset:
                         class_names=[names[i] for i in kept] if names else None)
 
 
-@register(IMAGENET32_INFO)
+def _check(info: DatasetInfo):
+    """The registry's "is it there" of ``info`` (``exclude`` needs no other files)."""
+    return lambda split, root, exclude=None: _paths(info, split, root)
+
+
+@register(IMAGENET32_INFO, check=_check(IMAGENET32_INFO))
 def imagenet32(split: str, root: Path, exclude=None) -> ImageDataset:
     """Downsampled ImageNet 32×32: 1,281,167 train / 50,000 test (val) images."""
     return _load(IMAGENET32_INFO, split, root, exclude)
 
 
-@register(IMAGENET64_INFO)
+@register(IMAGENET64_INFO, check=_check(IMAGENET64_INFO))
 def imagenet64(split: str, root: Path, exclude=None) -> ImageDataset:
     """Downsampled ImageNet 64×64: 1,281,167 train / 50,000 test (val) images."""
     return _load(IMAGENET64_INFO, split, root, exclude)

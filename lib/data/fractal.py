@@ -28,9 +28,9 @@ an image depends only on (options, class, split, index): a subset of classes,
 or a smaller ``per_class``, gives exactly the corresponding images of a larger
 set. There is no GPU path on purpose (it could not promise this).
 
-Generated sets are cached (``cache=True``) as
-``root/fractal_cache/<sha256 of the options>.npz`` with a content hash; a
-corrupt cache file is regenerated, never used.
+Generated sets are cached (``cache=True``) as ``<cache dir>/fractal/<sha256 of
+the options>.npz`` (:func:`lib.data.cache.cache_dir`, never the data root) with
+a content hash; a corrupt cache file is regenerated, never used.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import torch
 
 from lib.atomic_io import atomic_write_npz
 from lib.data.base import DatasetInfo, ImageDataset
+from lib.data.cache import cache_dir
 from lib.data.generated import (
     check_image_options,
     check_split,
@@ -73,7 +74,8 @@ INFO = DatasetInfo(
     source="formula-driven, after Kataoka et al., Pre-training without Natural Images, "
            "ACCV 2020 (FractalDB)",
     licence="generated (no licence restrictions)",
-    how_to_get="generated on the fly (and cached under root/fractal_cache/); nothing to download",
+    how_to_get="generated on the fly (and cached in the project's data_cache/fractal/); "
+               "nothing to download",
 )
 
 
@@ -264,11 +266,11 @@ def generate(split: str = "train", **options):
     return images, torch.from_numpy(classes)
 
 
-def cache_path(root, split: str, opts: dict) -> Path:
-    """``root/fractal_cache/<sha256 of version, split and options>.npz``."""
+def cache_path(split: str, opts: dict) -> Path:
+    """``<cache dir>/fractal/<sha256 of version, split and options>.npz``."""
     key = {k: v for k, v in opts.items() if k != "cache"}
     blob = json.dumps({"version": VERSION, "split": split, **key}, sort_keys=True)
-    return Path(root) / "fractal_cache" / f"{hashlib.sha256(blob.encode()).hexdigest()[:32]}.npz"
+    return cache_dir("fractal") / f"{hashlib.sha256(blob.encode()).hexdigest()[:32]}.npz"
 
 
 def _content_hash(images: np.ndarray, labels: np.ndarray) -> str:
@@ -307,13 +309,14 @@ def _save_cache(path: Path, images: torch.Tensor, labels: torch.Tensor, opts: di
 
 
 @register(INFO)
-def build_fractal(split="train", root=".", **options) -> ImageDataset:
-    """FractalDB-style dataset. Options (defaults): num_classes=1000, per_class=100,
-    test_per_class=max(per_class//5, 1), size=28, channels=1 (or 3), seed=0,
-    max_maps=4, min_fill=0.1, jitter=0.1, cache=True."""
+def build_fractal(split="train", root=None, **options) -> ImageDataset:
+    """FractalDB-style dataset (``root`` is not used: nothing is read from or
+    written to the data root). Options (defaults): num_classes=1000,
+    per_class=100, test_per_class=max(per_class//5, 1), size=28, channels=1
+    (or 3), seed=0, max_maps=4, min_fill=0.1, jitter=0.1, cache=True."""
     opts = resolve_options(**options)
     check_split(split)
-    path = cache_path(root, split, opts)
+    path = cache_path(split, opts)
     loaded = _load_cache(path) if opts["cache"] else None
     if loaded is None:
         images, labels = generate(split, **opts)

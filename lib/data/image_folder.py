@@ -17,20 +17,25 @@ import numpy as np
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".gif", ".tif", ".tiff", ".webp")
 
 
-def list_images(directory) -> list[Path]:
-    """Every image file under ``directory`` (recursively), sorted by path.
+def iter_images(directory):
+    """The image files under ``directory`` (recursively), in file-system order,
+    found lazily (``next(iter_images(d), None)`` is a cheap "has an image").
 
     Hidden files and folders (names starting with ``.``) are skipped.
     """
     directory = Path(directory)
-    found = []
     for path in directory.rglob("*"):
         rel = path.relative_to(directory)
         if any(part.startswith(".") for part in rel.parts):
             continue
         if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():
-            found.append(path)
-    return sorted(found)
+            yield path
+
+
+def list_images(directory) -> list[Path]:
+    """Every image file under ``directory`` (recursively, hidden ones
+    skipped), sorted by path."""
+    return sorted(iter_images(directory))
 
 
 def fit_image(image, size: int) -> np.ndarray:

@@ -10,8 +10,22 @@ textures   ``root/dtd/images/<class>/*.jpg`` (DTD)
 places365  ``root/places365/**`` (any image-folder tree, e.g. ``test_subset/<class>``)
 lsun       ``root/LSUN_C/**`` or ``root/LSUN/**`` (crop); ``variant='resize'``:
            ``root/LSUN_resize/**``
+lsun_raw   ``root/lsun_test/**``: the raw LSUN test set (10,000 scenes), exported
+           to images, resized and centre-cropped as the official code
 isun       ``root/iSUN/**``
+imagenet_heldout  the 64×64 Downsampled ImageNet validation images of the 800
+           classes outside Tiny ImageNet (read through ``imagenet64``)
 ========== ============================================================
+
+The official pre-training code (hendrycks/pre-training, ``uncertainty/CIFAR/test.py``
+lines 254–263 and ``uncertainty/TinyImageNet/test.py`` lines 243–252) reads the
+raw LSUN test set (``lsun_loader.LSUN(..., classes='test')``, its
+``test_lmdb``) with ``Resize, CenterCrop``, not ODIN's crops: that is
+``lsun_raw``. Its Tiny ImageNet evaluation adds held-out ImageNet classes
+(``TinyImageNet/test.py`` lines 254–263, an image folder of ImageNet
+validation images outside Tiny ImageNet's classes): ``imagenet_heldout`` builds
+it from the 64×64 Downsampled ImageNet validation set (the official folder's
+own resizing is not published).
 
 Image folders are read recursively (files sorted by path) and fitted to
 ``size`` (default 32) by resizing the shorter side and centre-cropping, as
@@ -23,13 +37,14 @@ all 0 and ``num_classes`` is 1. SVHN keeps its digit labels (``10`` → ``0``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.errors import DatasetNotFoundError
-from lib.data.image_folder import load_image_folder, random_subset, resize_array
+from lib.data.image_folder import iter_images, load_image_folder, random_subset, resize_array
 from lib.data.registry import register
 from lib.validation import check_choice, check_range, check_type
 
@@ -70,6 +85,27 @@ LSUN_INFO = DatasetInfo(
                "(root/LSUN_C or root/LSUN; root/LSUN_resize)",
     class_names=("ood",),
 )
+LSUN_RAW_INFO = DatasetInfo(
+    name="lsun_raw", num_classes=1, image_size=32, channels=3,
+    source="Yu et al., LSUN, arXiv:1506.03365, 2015 (the test set, 10,000 scene images, "
+           "as read by the official pre-training code's lsun_loader)",
+    licence="research use (see the LSUN page)",
+    how_to_get="download the LSUN test set (test_lmdb.zip: `python download.py -c test` "
+               "with https://github.com/fyu/lsun), unzip it and export it to images "
+               "(`python data.py export test_lmdb --out_dir root/lsun_test`), giving "
+               "root/lsun_test/**.webp",
+    class_names=("ood",),
+)
+IMAGENET_HELDOUT_INFO = DatasetInfo(
+    name="imagenet_heldout", num_classes=1, image_size=64, channels=3,
+    source="Chrabaszcz et al., A Downsampled Variant of ImageNet, arXiv:1707.08819, 2017: "
+           "the 64×64 validation images of the 800 ImageNet classes outside Tiny ImageNet",
+    licence="ImageNet terms of access (non-commercial research)",
+    how_to_get="the 64×64 Downsampled ImageNet validation set (see the imagenet64 dataset: "
+               "https://image-net.org/download-images, 'Downsampled ImageNet 64x64') in the "
+               "data root; nothing else to download",
+    class_names=("ood",),
+)
 ISUN_INFO = DatasetInfo(
     name="isun", num_classes=1, image_size=32, channels=3,
     source="Xu et al., TurkerGaze, arXiv:1504.06755, 2015; OOD version by Liang et al., "
@@ -91,31 +127,47 @@ def _check_common(size, limit, seed) -> None:
     check_type("seed", seed, int)
 
 
-def _image_folder_set(info: DatasetInfo, folders: list[Path], size, limit, seed) -> ImageDataset:
-    """The first existing folder of ``folders`` as an OOD set (labels 0)."""
-    _check_common(size, limit, seed)
+def _folder(info: DatasetInfo, folders: list[Path]) -> Path:
+    """The first existing folder of ``folders`` holding an image file;
+    :class:`DatasetNotFoundError` if there is none (stops at the first image)."""
     folder = next((f for f in folders if f.is_dir()), None)
     if folder is None:
         raise DatasetNotFoundError(info.name, folders[0], info.how_to_get,
                                    detail="also looked at " + ", ".join(map(str, folders[1:]))
                                    if len(folders) > 1 else "")
-    images = load_image_folder(folder, size, limit, seed)
-    if len(images) == 0:
+    if next(iter_images(folder), None) is None:
         raise DatasetNotFoundError(info.name, folder, info.how_to_get, detail="no image files")
+    return folder
+
+
+def _image_folder_set(info: DatasetInfo, folders: list[Path], size, limit, seed) -> ImageDataset:
+    """The first existing folder of ``folders`` as an OOD set (labels 0)."""
+    _check_common(size, limit, seed)
+    images = load_image_folder(_folder(info, folders), size, limit, seed)
     return ImageDataset(images, np.zeros(len(images), dtype=np.int64), 1, info)
 
 
-@register(SVHN_INFO)
+def _folder_check(info: DatasetInfo, folders: Callable[..., list[Path]]):
+    """The registry's "is it there" of an image-folder set: ``folders(root, **options)``."""
+    return lambda split, root, **options: _folder(info, folders(Path(root), **options))
+
+
+def _svhn_file(split: str, root: Path, **options) -> Path:
+    """``root/svhn/<split>_32x32.mat``; :class:`DatasetNotFoundError` if missing."""
+    path = Path(root) / "svhn" / f"{split}_32x32.mat"
+    if not path.is_file():
+        raise DatasetNotFoundError(SVHN_INFO.name, path, SVHN_INFO.how_to_get)
+    return path
+
+
+@register(SVHN_INFO, check=_svhn_file)
 def svhn(split: str, root: Path, size: int = 32, limit: int | None = None,
          seed: int = 0) -> ImageDataset:
     """SVHN cropped digits (train 73,257 / test 26,032), labels 0..9 (file's 10 → 0)."""
     from scipy.io import loadmat
 
     _check_common(size, limit, seed)
-    path = Path(root) / "svhn" / f"{split}_32x32.mat"
-    if not path.is_file():
-        raise DatasetNotFoundError(SVHN_INFO.name, path, SVHN_INFO.how_to_get)
-    mat = loadmat(path)
+    mat = loadmat(_svhn_file(split, root))
     x, y = mat["X"], np.asarray(mat["y"], dtype=np.int64).reshape(-1)
     keep = random_subset(len(y), limit, seed)
     images = np.ascontiguousarray(x[..., keep].transpose(3, 2, 0, 1), dtype=np.uint8)  # HWCN→NCHW
@@ -123,32 +175,86 @@ def svhn(split: str, root: Path, size: int = 32, limit: int | None = None,
     return ImageDataset(resize_array(images, size), labels, 10, SVHN_INFO)
 
 
-@register(TEXTURES_INFO)
+def _textures_folders(root: Path, **options) -> list[Path]:
+    return [root / "dtd" / "images"]
+
+
+def _places365_folders(root: Path, **options) -> list[Path]:
+    return [root / "places365"]
+
+
+def _lsun_folders(root: Path, variant: str = "crop", **options) -> list[Path]:
+    check_choice("variant", variant, ("crop", "resize"))
+    return [root / "LSUN_C", root / "LSUN"] if variant == "crop" else [root / "LSUN_resize"]
+
+
+def _isun_folders(root: Path, **options) -> list[Path]:
+    return [root / "iSUN"]
+
+
+def _lsun_raw_folders(root: Path, **options) -> list[Path]:
+    return [root / "lsun_test"]
+
+
+@register(TEXTURES_INFO, check=_folder_check(TEXTURES_INFO, _textures_folders))
 def textures(split: str, root: Path, size: int = 32, limit: int | None = None,
              seed: int = 0) -> ImageDataset:
     """Describable Textures (DTD), 5,640 images of 47 texture classes (all labelled 0)."""
-    return _image_folder_set(TEXTURES_INFO, [Path(root) / "dtd" / "images"], size, limit, seed)
+    return _image_folder_set(TEXTURES_INFO, _textures_folders(Path(root)), size, limit, seed)
 
 
-@register(PLACES365_INFO)
+@register(PLACES365_INFO, check=_folder_check(PLACES365_INFO, _places365_folders))
 def places365(split: str, root: Path, size: int = 32, limit: int | None = None,
               seed: int = 0) -> ImageDataset:
     """Places365 scene images found under ``root/places365`` (all labelled 0)."""
-    return _image_folder_set(PLACES365_INFO, [Path(root) / "places365"], size, limit, seed)
+    return _image_folder_set(PLACES365_INFO, _places365_folders(Path(root)), size, limit, seed)
 
 
-@register(LSUN_INFO)
+@register(LSUN_INFO, check=_folder_check(LSUN_INFO, _lsun_folders))
 def lsun(split: str, root: Path, size: int = 32, limit: int | None = None, seed: int = 0,
          variant: str = "crop") -> ImageDataset:
     """LSUN test images as prepared by ODIN: ``variant='crop'`` (LSUN_C) or ``'resize'``."""
-    check_choice("variant", variant, ("crop", "resize"))
-    root = Path(root)
-    folders = [root / "LSUN_C", root / "LSUN"] if variant == "crop" else [root / "LSUN_resize"]
-    return _image_folder_set(LSUN_INFO, folders, size, limit, seed)
+    return _image_folder_set(LSUN_INFO, _lsun_folders(Path(root), variant), size, limit, seed)
 
 
-@register(ISUN_INFO)
+@register(ISUN_INFO, check=_folder_check(ISUN_INFO, _isun_folders))
 def isun(split: str, root: Path, size: int = 32, limit: int | None = None,
          seed: int = 0) -> ImageDataset:
     """iSUN (8,925 scene images, as prepared by ODIN; all labelled 0)."""
-    return _image_folder_set(ISUN_INFO, [Path(root) / "iSUN"], size, limit, seed)
+    return _image_folder_set(ISUN_INFO, _isun_folders(Path(root)), size, limit, seed)
+
+
+@register(LSUN_RAW_INFO, check=_folder_check(LSUN_RAW_INFO, _lsun_raw_folders))
+def lsun_raw(split: str, root: Path, size: int = 32, limit: int | None = None,
+             seed: int = 0) -> ImageDataset:
+    """The raw LSUN test set, resized and centre-cropped (all labelled 0)."""
+    return _image_folder_set(LSUN_RAW_INFO, _lsun_raw_folders(Path(root)), size, limit, seed)
+
+
+def _heldout_check(split: str, root: Path, **options) -> None:
+    """The 64×64 validation set it is drawn from must be there; the error names
+    ``imagenet_heldout`` and where the imagenet64 files were looked for."""
+    from lib.data.registry import check_present
+
+    try:
+        check_present("imagenet64", "test", root, exclude="tiny_imagenet")
+    except DatasetNotFoundError as missing:
+        raise DatasetNotFoundError(IMAGENET_HELDOUT_INFO.name, missing.path,
+                                   IMAGENET_HELDOUT_INFO.how_to_get,
+                                   detail=f"read from the imagenet64 validation set: {missing}"
+                                   ) from None
+
+
+@register(IMAGENET_HELDOUT_INFO, check=_heldout_check)
+def imagenet_heldout(split: str, root: Path, size: int = 64, limit: int | None = None,
+                     seed: int = 0) -> ImageDataset:
+    """ImageNet classes held out of Tiny ImageNet (800 classes, 40,000 validation
+    images at 64×64; ``size`` other than 64 resizes; all labelled 0)."""
+    from lib.data.registry import get_dataset
+
+    _check_common(size, limit, seed)
+    _heldout_check(split, root)
+    val = get_dataset("imagenet64", "test", root, exclude="tiny_imagenet")
+    images = val.subset(random_subset(len(val), limit, seed)).images.numpy()
+    images = resize_array(np.ascontiguousarray(images), size)
+    return ImageDataset(images, np.zeros(len(images), dtype=np.int64), 1, IMAGENET_HELDOUT_INFO)

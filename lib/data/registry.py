@@ -16,16 +16,23 @@ from lib.validation import check_choice
 
 _BUILDERS: Registry[Callable[..., ImageDataset]] = Registry("name")
 _INFOS: dict[str, DatasetInfo] = {}
+_CHECKS: dict[str, Callable[..., None]] = {}
 
 SPLITS = ("train", "test")
 
 
-def register(info: DatasetInfo):
-    """Decorator registering ``builder(split, root, **options) -> ImageDataset``."""
+def register(info: DatasetInfo, check: Callable[..., None] | None = None):
+    """Decorator registering ``builder(split, root, **options) -> ImageDataset``.
+
+    ``check(split, root, **options)``, for a dataset read from the data root,
+    raises :class:`~lib.data.errors.DatasetNotFoundError` when its files are
+    not there, without reading them (:func:`check_present`)."""
 
     def wrap(builder):
         _BUILDERS.add(info.name, builder)
         _INFOS[info.name] = info
+        if check is not None:
+            _CHECKS[info.name] = check
         return builder
 
     return wrap
@@ -43,8 +50,32 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def default_root() -> Path:
-    """The data root: ``$DATA_ROOT`` if set, else ``~/data``."""
-    return Path(os.environ.get("DATA_ROOT", "~/data")).expanduser()
+    """The data root: ``$DATA_ROOT`` if set and not empty, else ``~/data``
+    (an empty value never means the current directory)."""
+    return Path(os.environ.get("DATA_ROOT") or "~/data").expanduser()
+
+
+def resolve_root(root=None) -> Path:
+    """``root`` as a path; ``None`` or an empty string: :func:`default_root`."""
+    return default_root() if root is None or str(root) == "" else Path(root).expanduser()
+
+
+def reads_data_root(name: str) -> bool:
+    """Whether dataset ``name`` is read from the data root (else it is
+    generated or ships with a package)."""
+    _BUILDERS.get(name)
+    return name in _CHECKS
+
+
+def check_present(name: str, split: str = "train", root=None, **options) -> None:
+    """Raise :class:`~lib.data.errors.DatasetNotFoundError` (naming the
+    dataset, where it looked and how to get it) when the files that
+    ``get_dataset(name, split, root, **options)`` reads are missing; a cheap
+    look at the file system that reads no data. Generated datasets always pass."""
+    _BUILDERS.get(name)
+    check_choice("split", split, SPLITS)
+    if name in _CHECKS:
+        _CHECKS[name](split=split, root=resolve_root(root), **options)
 
 
 def get_dataset(name: str, split: str = "train", root=None, **options) -> ImageDataset:
@@ -57,5 +88,4 @@ def get_dataset(name: str, split: str = "train", root=None, **options) -> ImageD
     """
     builder = _BUILDERS.get(name)
     check_choice("split", split, SPLITS)
-    root = default_root() if root is None else Path(root).expanduser()
-    return builder(split=split, root=root, **options)
+    return builder(split=split, root=resolve_root(root), **options)

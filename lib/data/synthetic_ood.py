@@ -7,9 +7,13 @@ Exposure*, ICLR 2019 (and Hendrycks & Gimpel, ICLR 2017), in pixel space [0, 1]:
   default ``std=0.25`` is the OE code's recipe (N(0, 0.5²) clipped in the
   [-1, 1] space of its normalized inputs).
 * ``rademacher`` — each pixel ±1 mapped to {0, 1} (mean 0.5).
-* ``blobs``      — Bernoulli(0.7) pixels, Gaussian blur (σ = 1.5 at 32 px,
-  scaled with ``size``; across the channel axis too, as the OE code's
-  ``gblur(multichannel=False)``), values below 0.75 set to 0.
+* ``blobs``      — Bernoulli(0.7) pixels, Gaussian blur (across the channel
+  axis too, as the OE code's ``gblur(multichannel=False)``), values below 0.75
+  set to 0. The blur σ follows the image size as the official pre-training
+  code's test scripts: 1.5 at 32 px (hendrycks/pre-training
+  ``uncertainty/CIFAR/test.py`` line 210), 2 at 64 px
+  (``uncertainty/TinyImageNet/test.py`` line 199); other sizes scale the
+  32-px value (1.5·size/32); ``sigma=`` overrides it.
 * ``uniform``    — i.i.d. U[0, 1].
 
 Every image is drawn from its own generator seeded by (dataset, split, seed,
@@ -49,9 +53,19 @@ def _uniform(rng, size, channels):
     return rng.random((size, size, channels))
 
 
-def _blobs(rng, size, channels):
+# The official blob blur per image size (see the module docstring).
+BLOB_SIGMAS = {32: 1.5, 64: 2.0}
+
+
+def blob_sigma(size: int) -> float:
+    """The blobs' blur σ at ``size`` px: the official value at 32 and 64 px,
+    else the 32-px value scaled with the size."""
+    return BLOB_SIGMAS.get(int(size), 1.5 * size / 32.0)
+
+
+def _blobs(rng, size, channels, sigma=None):
     x = rng.binomial(1, 0.7, size=(size, size, channels)).astype(np.float64)
-    sigma = 1.5 * size / 32.0
+    sigma = blob_sigma(size) if sigma is None else sigma
     x = gaussian_filter(x, sigma=sigma, mode="nearest", truncate=4.0)
     x[x < 0.75] = 0.0
     return x
@@ -99,19 +113,21 @@ def _register(name: str, defaults_extra: dict):
     def build(split="test", root=None, **options):
         opts = take_options(name, options, {"num": 2000, "size": 28, "channels": 1,
                                             "seed": 0, **defaults_extra})
-        if "std" in opts:
-            check_type("std", opts["std"], (int, float))
-            check_range("std", opts["std"], 0.0, None)
+        for key in ("std", "sigma"):
+            if opts.get(key) is not None:
+                check_type(key, opts[key], (int, float))
+                check_range(key, opts[key], 0.0, None)
         return synthetic_noise(name, split, **opts)
 
     build.__name__ = build.__qualname__ = f"build_{name}"
+    extra = "".join(f", {k}={v}" for k, v in defaults_extra.items())
     build.__doc__ = (f"``{name}``: {_RECIPES[name][1]}. Options: num=2000, size=28, "
-                     f"channels=1, seed=0{', std=0.25' if defaults_extra else ''}.")
+                     f"channels=1, seed=0{extra}.")
     return build
 
 
 _INFOS: dict[str, DatasetInfo] = {}
 build_gaussian = _register("gaussian", {"std": 0.25})
 build_rademacher = _register("rademacher", {})
-build_blobs = _register("blobs", {})
+build_blobs = _register("blobs", {"sigma": None})
 build_uniform = _register("uniform", {})

@@ -26,7 +26,7 @@ from lib.training.engine import predict_logits
 # How each OOD dataset takes its size and count (see lib.data): generated sets
 # are drawn at the target's resolution; image folders are resized and limited.
 _GENERATED = {"gaussian", "rademacher", "blobs", "uniform", "glyphs"}
-_IMAGE_FOLDERS = {"svhn", "textures", "places365", "lsun", "isun"}
+_IMAGE_FOLDERS = {"svhn", "textures", "places365", "lsun", "lsun_raw", "imagenet_heldout", "isun"}
 
 SCORES = {
     "msp": max_softmax_score,        # the paper's score

@@ -4,9 +4,11 @@ Accuracy is a fraction (0–1) of a test set: on clean images, and under the
 untargeted L∞ PGD of :func:`lib.attacks.pgd_linf` (random start, pixels in
 [0, 1], ε and step in pixel units). The model is attacked and scored in
 **eval mode** (batch norm with its running statistics, no dropout) and its mode
-is restored afterwards. Random starts come from one CPU generator seeded by
-``seed``, so an evaluation is reproducible and, for a given ``seed``, every
-attack on the same data starts from the same noise (the sanity curves of
+is restored afterwards. The attack and the scoring run in float32 on every
+device (no autocast: bf16 autocast is for training only). Random starts come
+from one CPU generator seeded by ``seed``, so an evaluation is reproducible
+and, for a given ``seed``, every attack on the same data starts from the same
+noise (the sanity curves of
 :mod:`lib.sections.adversarial`, accuracy against ε and against the number of
 steps, compare like with like; :func:`non_increasing` judges them).
 
@@ -23,10 +25,10 @@ import numpy as np
 import torch
 
 from lib.attacks import autoattack_accuracy, pgd_linf
+from lib.attacks.autoattack import TORCHATTACKS_ITERATIONS
 from lib.data.base import ImageDataset
 from lib.data.loader import DeviceLoader
 from lib.metrics.classification import top1_wrong
-from lib.training.precision import autocast
 from lib.validation import check_range, check_type
 
 
@@ -40,7 +42,7 @@ def pgd_accuracy(model: torch.nn.Module, dataset: ImageDataset, device, eps: flo
                  step_size: float, steps: int, seed: int = 0, batch_size: int = 500,
                  random_start: bool = True) -> float:
     """Fraction of ``dataset`` classified correctly after an untargeted L∞ PGD
-    attack (``steps`` steps of ``step_size`` in the ε-ball, in eval mode).
+    attack (``steps`` steps of ``step_size`` in the ε-ball, in eval mode, float32).
 
     ``eps = 0`` or ``steps = 0`` without a random start is the clean accuracy."""
     check_range("eps", eps, 0.0, None)
@@ -54,13 +56,12 @@ def pgd_accuracy(model: torch.nn.Module, dataset: ImageDataset, device, eps: flo
     correct = 0
     try:
         for batch in _batches(dataset, device, batch_size):
-            with autocast(device):
-                x = batch.x
-                if eps > 0 and (steps > 0 or random_start):
-                    x = pgd_linf(model, batch.x, batch.y, eps=eps, step_size=step_size,
-                                 steps=steps, random_start=random_start, generator=generator)
-                with torch.no_grad():
-                    correct += int((~top1_wrong(model(x), batch.y)).sum())
+            x = batch.x
+            if eps > 0 and (steps > 0 or random_start):
+                x = pgd_linf(model, batch.x, batch.y, eps=eps, step_size=step_size,
+                             steps=steps, random_start=random_start, generator=generator)
+            with torch.no_grad():
+                correct += int((~top1_wrong(model(x), batch.y)).sum())
     finally:
         model.train(was_training)
     return correct / len(dataset)
@@ -81,10 +82,12 @@ def non_increasing(values, tolerance: float) -> bool:
 
 
 def autoattack_on(model, dataset: ImageDataset, eps: float, seed: int = 0,
-                  version: str = "standard", batch_size: int = 500) -> float:
+                  version: str = "standard", batch_size: int = 500,
+                  iterations: int = TORCHATTACKS_ITERATIONS) -> float:
     """:func:`lib.attacks.autoattack_accuracy` on an :class:`ImageDataset`
-    (pixels in [0, 1]; classes from the dataset)."""
+    (pixels in [0, 1]; classes from the dataset; ``iterations`` of APGD,
+    APGD-T and FAB)."""
     x = dataset.images.float().div_(255.0)
     return autoattack_accuracy(model, x, dataset.labels, eps=eps,
                                n_classes=dataset.num_classes, version=version,
-                               batch_size=batch_size, seed=seed)
+                               batch_size=batch_size, seed=seed, iterations=iterations)

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from lib.claims import Claim, arm_band, binomial_se
+from lib.attacks.autoattack import ORIGINAL_ITERATIONS, TORCHATTACKS_ITERATIONS
 from lib.evaluation.clean import clean_evaluation
 from lib.evaluation.memo import memoized
 from lib.evaluation.robustness import autoattack_on, non_increasing, pgd_accuracy
@@ -52,7 +53,7 @@ from lib.presets import PRESETS, DataSpec, Preset, Recipe
 from lib.sections import SECTIONS
 from lib.sections.base import Method, Section, method_registry, per_preset
 from lib.training import EvalDataSpec, RunConfig, TrainingDataSpec
-from lib.validation import check_choice
+from lib.validation import check_choice, check_range, check_type
 
 NAME = "adversarial"
 
@@ -120,9 +121,12 @@ class AdversarialSettings:
     ``last_layer``: adversarial tuning of the pre-trained network; every row
     trains on ``train_size`` target images (``None`` = the preset's). Evaluation:
     clean and PGD accuracy on ``attack_size`` test images (``None`` = the
-    preset's test set), AutoAttack (``autoattack_version``) on
-    ``autoattack_size`` images for the rows ``autoattack_rows`` (its cost grows
-    with the robust images: Square spends 5,000 queries on each), the sanity
+    preset's test set), AutoAttack (``autoattack_version``, its APGD, APGD-T and
+    FAB for ``autoattack_iterations`` steps each: the original's 100 at the
+    paper preset, torchattacks' default 10 at quick and smoke; see
+    :mod:`lib.attacks.autoattack`) on ``autoattack_size`` images for the rows
+    ``autoattack_rows`` (its cost grows with the robust images: Square spends
+    5,000 queries on each), the sanity
     curves on ``curve_size`` (ε multiples ``eps_multiples`` under
     PGD-``curve_steps``, and PGD with each of ``steps_grid`` steps).
     ``note`` is prose for the page: it changes no run and no evaluation.
@@ -148,6 +152,7 @@ class AdversarialSettings:
     train_size: int | None = None
     autoattack_rows: tuple = ("normal", "adversarial", "adversarial_pretrained", "last_layer")
     autoattack_version: str = "standard"
+    autoattack_iterations: int = TORCHATTACKS_ITERATIONS
     test_step_fraction: float = 0.25
     eps_multiples: tuple = (0, 0.5, 1, 2, 4)
     curve_steps: int = 10
@@ -164,6 +169,8 @@ class AdversarialSettings:
             raise ValueError("the last_layer recipe must have tune='last_layer'")
         if min(self.train_steps, self.test_steps, self.source_steps, self.curve_steps) < 1:
             raise ValueError("PGD step counts must be >= 1")
+        check_type("autoattack_iterations", self.autoattack_iterations, int)
+        check_range("autoattack_iterations", self.autoattack_iterations, 1, None)
         if list(self.eps_multiples) != sorted(set(self.eps_multiples)) or self.eps_multiples[0] != 0:
             raise ValueError("eps_multiples must increase from 0")
         for row in self.autoattack_rows:
@@ -207,7 +214,12 @@ class AdversarialSettings:
             f"target training images : {self.train_size or 'the preset training set'}",
             f"PGD test images        : {self.attack_size or 'all'} per target",
             f"AutoAttack images      : {self.autoattack_size or 'all'} per target, rows "
-            f"{list(self.autoattack_rows)} (torchattacks, {self.autoattack_version} version)",
+            f"{list(self.autoattack_rows)} (torchattacks {_torchattacks_version()}, "
+            f"{self.autoattack_version} version: APGD-CE, APGD-T and FAB-T "
+            f"{self.autoattack_iterations} iterations each, "
+            + ("the original's strength" if self.autoattack_iterations == ORIGINAL_ITERATIONS
+               else f"lighter than the original's {ORIGINAL_ITERATIONS}")
+            + "; Square 5,000 queries; at most 9 target classes, as the original)",
             f"sanity curves          : {self.curve_size} images; ε × {list(self.eps_multiples)} "
             f"under PGD-{self.curve_steps}; steps {list(self.steps_grid)}",
             f"seeds                  : {list(self.seeds)}",
@@ -226,6 +238,7 @@ def _paper(preset: Preset) -> AdversarialSettings:
         finetune=Recipe(epochs=5, lr=0.001),
         last_layer=Recipe(epochs=5, lr=0.001, tune="last_layer"),
         attack_size=None, autoattack_size=None, curve_size=1000,
+        autoattack_iterations=ORIGINAL_ITERATIONS,
         eps_multiples=(0, 0.5, 1, 2, 4, 8), seeds=(0,),
         note="the paper's settings (official code: Downsampled ImageNet pre-training "
              "100 epochs, batch 256, no dropout); one seed, as adversarially training a "
@@ -250,7 +263,8 @@ def _quick(preset: Preset) -> AdversarialSettings:
              "the source images for 6 epochs against PGD-2, warm-started from the clean "
              "source; adversarial training from "
              "scratch gets 6 epochs, tuning 3 (the quick clean tuning lr); AutoAttack "
-             "only checks the headline row, on 50 images",
+             "only checks the headline row, on 50 images, and lighter than the original "
+             "(torchattacks' default 10 iterations of APGD and FAB, not 100)",
     )
 
 
@@ -380,8 +394,11 @@ class Evaluation:
     """One memoized evaluation of a trained model (:func:`evaluate`):
     ``metric`` (percent) on the images ``data`` (shown as ``eval_set``) under
     ``attack`` ("clean", "pgd" or "autoattack") with ``params``, the (name, value) pairs that change the
-    result — ε, step, steps, the random start's seed, AutoAttack's version and
-    implementation — and nothing else (no settings' prose, no batch size)."""
+    result — ε, step, steps, the random start's seed, AutoAttack's version,
+    iterations and implementation — and nothing else (no settings' prose, no
+    batch size). AutoAttack's ``iterations`` appear only when they differ from
+    torchattacks' default, so the memo keys of the default (quick, smoke)
+    stay those recorded before the parameter existed."""
 
     metric: str
     eval_set: str
@@ -409,7 +426,8 @@ class Evaluation:
         if self.attack == "pgd":
             return 100 * pgd_accuracy(model, images, device, p["eps"], p["step_size"], p["steps"],
                                       p["seed"], random_start=p["random_start"])
-        return 100 * autoattack_on(model, images, p["eps"], p["seed"], p["version"])
+        return 100 * autoattack_on(model, images, p["eps"], p["seed"], p["version"],
+                                   iterations=p.get("iterations", TORCHATTACKS_ITERATIONS))
 
 
 def _clean(metric: str, eval_set: str, data: EvalDataSpec) -> Evaluation:
@@ -424,9 +442,11 @@ def _pgd(metric: str, eval_set: str, data: EvalDataSpec, eps: float, step_size: 
 
 
 def _autoattack(s: AdversarialSettings, data: EvalDataSpec, seed: int) -> Evaluation:
+    iterations = () if s.autoattack_iterations == TORCHATTACKS_ITERATIONS else (
+        ("iterations", int(s.autoattack_iterations)),)
     return Evaluation("autoattack_accuracy", "autoattack", "autoattack", data, (
         ("eps", float(s.eps)), ("seed", int(seed)), ("version", s.autoattack_version),
-        ("implementation", f"torchattacks {_torchattacks_version()}")))
+        *iterations, ("implementation", f"torchattacks {_torchattacks_version()}")))
 
 
 def robustness_evaluations(preset: str | Preset, row: str, target: str,

@@ -8,10 +8,12 @@ Per target and seed, two tracked runs: from scratch and fine-tuned from the
 source (:class:`UncertaintyTarget`).
 
 Each model scores the target's test set (in-distribution, negative) and every
-OOD set (positive) by −(maximum softmax probability) (Hendrycks & Gimpel,
-2017), and, beyond the paper, by the energy score and the negative max logit
-(:mod:`lib.evaluation.ood`, memoized). Table 4 is the MSP AUROC / AUPR / FPR95
-averaged over the OOD sets. The claim per target: pre-training raises the mean
+OOD set (positive; at the paper preset the sets of the official test scripts,
+:data:`PAPER_OOD` and :data:`TARGET_OOD`, and iSUN apart, beyond the paper) by
+−(maximum softmax probability) (Hendrycks & Gimpel, 2017), and, beyond the
+paper, by the energy score and the negative max logit (:mod:`lib.evaluation.ood`,
+memoized). Table 4 is the MSP AUROC / AUPR / FPR95 averaged over the paper's
+OOD sets. The claim per target: pre-training raises the mean
 MSP AUROC and AUPR. Its band with one seed: the Hanley–McNeil (1982) standard
 error of each set's AUROC, or the binomial standard error of its AUPR over the
 OOD images (Boyd et al., 2013), combined for the mean over sets; with two or
@@ -41,11 +43,20 @@ from lib.validation import check_choice
 NAME = "ood"
 ARM_LABELS = {"scratch": "from scratch", "pretrained": "pre-trained"}
 METRICS = ("auroc", "aupr", "fpr")  # percent; higher, higher, lower is better
-# Each CIFAR is an OOD set for the other (paper §4.1, following Hendrycks et al., 2019).
+# Each CIFAR is an OOD set for the other (paper §4.1, following Hendrycks et al., 2019;
+# official uncertainty/CIFAR/test.py lines 265-277).
 CIFAR_PAIRS = {"cifar10": "cifar100", "cifar100": "cifar10"}
 # The embedded OOD sets of Fashion-MNIST (design.md §5).
 EMBEDDED_OOD = ("gaussian", "rademacher", "blobs", "uniform", "digits", "glyphs")
-PAPER_OOD = ("gaussian", "rademacher", "blobs", "textures", "svhn", "places365", "lsun", "isun")
+# The OOD sets of the official test scripts (hendrycks/pre-training,
+# uncertainty/CIFAR/test.py lines 183-263, uncertainty/TinyImageNet/test.py lines
+# 172-252): Gaussian, Rademacher, Blobs, Textures, SVHN, Places365 and the raw LSUN
+# test set (lib.data.ood_real's lsun_raw); per target, the other CIFAR (CIFAR_PAIRS)
+# or, for Tiny ImageNet, held-out ImageNet classes (TinyImageNet/test.py lines 254-263).
+PAPER_OOD = ("gaussian", "rademacher", "blobs", "textures", "svhn", "places365", "lsun_raw")
+TARGET_OOD = {**{t: (o,) for t, o in CIFAR_PAIRS.items()}, "tiny_imagenet": ("imagenet_heldout",)}
+# Scored at the paper preset but in no official script: shown apart, beyond the paper.
+BEYOND_PAPER_OOD = ("isun",)
 DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                   "tiny_imagenet": "Tiny ImageNet", "fashion_mnist": "Fashion-MNIST"}
 
@@ -107,14 +118,17 @@ def uncertainty_plan(targets, preset: Preset, data=None) -> list[RunConfig]:
 
 @dataclass(frozen=True)
 class OODSettings:
-    """§4.1 at one preset: the ``targets``; the OOD ``ood_sets`` (plus the other
-    CIFAR for a CIFAR target), at most ``ood_samples`` images each, drawn from
-    ``ood_seed``; the anomaly ``scores`` (MSP is the paper's); FPR at
-    ``recall`` of the OOD images."""
+    """§4.1 at one preset: the ``targets``; the OOD ``ood_sets`` (plus, per
+    target, :data:`TARGET_OOD`: the other CIFAR, Tiny ImageNet's held-out
+    ImageNet classes), at most ``ood_samples`` images each, drawn from
+    ``ood_seed``; ``beyond_sets``: further sets, scored and shown apart (not in
+    Table 4's mean nor the claims); the anomaly ``scores`` (MSP is the
+    paper's); FPR at ``recall`` of the OOD images."""
 
     targets: tuple
     ood_sets: tuple
     ood_samples: int
+    beyond_sets: tuple = ()
     ood_seed: int = 0
     scores: tuple = ("msp", "energy", "max_logit")
     recall: float = 0.95
@@ -126,9 +140,14 @@ class OODSettings:
             raise ValueError(f"OOD settings need the MSP score, at least one OOD set and "
                              f"ood_samples >= 1; got {self}")
 
+    def paper_names(self, target: str) -> list[str]:
+        """The OOD sets of ``target`` that Table 4 averages: the preset's, and
+        the target's own (:data:`TARGET_OOD`)."""
+        return list(self.ood_sets) + list(TARGET_OOD.get(target, ()))
+
     def ood_names(self, target: str) -> list[str]:
-        """The OOD sets of ``target``: the preset's, and the other CIFAR for a CIFAR."""
-        return list(self.ood_sets) + ([CIFAR_PAIRS[target]] if target in CIFAR_PAIRS else [])
+        """Every OOD set ``target`` is scored on: :meth:`paper_names`, then ``beyond_sets``."""
+        return self.paper_names(target) + list(self.beyond_sets)
 
     def ood_specs(self, target: str) -> list[OODSetSpec]:
         """The OOD sets of ``target`` at its resolution (from its dataset info)."""
@@ -142,7 +161,9 @@ class OODSettings:
         """The settings, one per line (deterministic: compared by nbval)."""
         return "\n".join([
             *describe_targets(self.targets),
-            *[f"  {t.dataset}: OOD sets {self.ood_names(t.dataset)}" for t in self.targets],
+            *[f"  {t.dataset}: OOD sets {self.paper_names(t.dataset)}" for t in self.targets],
+            *([f"beyond paper : {list(self.beyond_sets)} (scored, shown apart, not averaged)"]
+              if self.beyond_sets else []),
             f"OOD images   : at most {self.ood_samples} per set, drawn with seed {self.ood_seed}",
             f"scores       : {list(self.scores)} (msp is the paper's)",
             f"FPR at       : {self.recall:.0%} OOD recall",
@@ -152,7 +173,8 @@ class OODSettings:
 SETTINGS = per_preset(NAME, {
     "smoke": OODSettings(UNCERTAINTY_TARGETS["smoke"], EMBEDDED_OOD, ood_samples=200),
     "quick": OODSettings(UNCERTAINTY_TARGETS["quick"], EMBEDDED_OOD, ood_samples=2000),
-    "paper": OODSettings(UNCERTAINTY_TARGETS["paper"], PAPER_OOD, ood_samples=2000),
+    "paper": OODSettings(UNCERTAINTY_TARGETS["paper"], PAPER_OOD, ood_samples=2000,
+                         beyond_sets=BEYOND_PAPER_OOD),
 })
 
 
@@ -206,9 +228,10 @@ def _datasets(settings) -> list[str]:
     return [t.dataset for t in settings.targets]
 
 
-def over_sets(rows: pd.DataFrame, score: str = "msp") -> pd.DataFrame:
-    """Per dataset, arm, seed and metric: the mean over the OOD sets."""
-    chosen = rows[(rows.score == score) & rows.metric.isin(METRICS)]
+def over_sets(rows: pd.DataFrame, score: str = "msp", exclude=()) -> pd.DataFrame:
+    """Per dataset, arm, seed and metric: the mean over the OOD sets (but ``exclude``)."""
+    chosen = rows[(rows.score == score) & rows.metric.isin(METRICS)
+                  & ~rows.ood_set.isin(list(exclude))]
     return chosen.groupby(["dataset", "arm", "seed", "metric"], as_index=False).value.mean()
 
 
@@ -232,7 +255,8 @@ def _columns(metrics) -> list:
 def table4(rows, settings, preset) -> pd.DataFrame:
     """Table 4 (ours): MSP AUROC, AUPR and FPR95 (%), mean over the OOD sets,
     mean (± std) over seeds."""
-    table = seed_summary(over_sets(rows), ["dataset"], ["metric", "arm"], _columns(METRICS))
+    table = seed_summary(over_sets(rows, exclude=settings.beyond_sets), ["dataset"],
+                         ["metric", "arm"], _columns(METRICS))
     return table.reindex(_datasets(settings)).rename_axis(
         f"ours ({preset.name} preset, MSP, {len(preset.seeds)} seed(s))")
 
@@ -259,13 +283,19 @@ def per_set(rows, settings, preset) -> pd.DataFrame:
     counts = rows[rows.metric == "ood_count"].groupby(["dataset", "ood_set"]).value.max()
     table[("OOD images", "")] = counts.astype(int)
     order = [(d, n) for d in _datasets(settings) for n in settings.ood_names(d)]
-    return table.reindex(order)
+    table = table.reindex(order)
+    if settings.beyond_sets:  # shown apart, and labelled
+        table.index = pd.MultiIndex.from_tuples(
+            [(d, f"{n} (beyond the paper)" if n in settings.beyond_sets else n)
+             for d, n in table.index], names=table.index.names)
+    return table
 
 
 def other_scores(rows, settings, preset) -> pd.DataFrame:
     """Beyond the paper: every score (energy, max logit beside MSP), mean over
     OOD sets and seeds (%)."""
-    frames = [over_sets(rows, score).assign(score=score) for score in settings.scores]
+    frames = [over_sets(rows, score, settings.beyond_sets).assign(score=score)
+              for score in settings.scores]
     table = pd.concat(frames).groupby(["dataset", "score", "metric", "arm"]).value.mean().round(
         1).unstack(["metric", "arm"]).reindex(columns=_columns(METRICS))
     return table.reindex([(d, s) for d in _datasets(settings) for s in settings.scores])
@@ -330,14 +360,15 @@ def _paper_text(dataset: str, metric: str) -> tuple[str, str]:
             ", ".join(f"{d} {g}" for d, (_, g) in parts.items()))
 
 
-def _set_se(rows: pd.DataFrame, dataset: str, metric: str, se) -> Callable[[str], float]:
+def _set_se(rows: pd.DataFrame, dataset: str, metric: str, se,
+            exclude=()) -> Callable[[str], float]:
     """``arm -> SE`` of the mean over OOD sets of one seed's ``metric``: each
     set's sampling SE, combined as independent estimates."""
     counts = rows[(rows.dataset == dataset) & (rows.metric == "ood_count")]
 
     def arm_se(arm) -> float:
         chosen = rows[(rows.dataset == dataset) & (rows.arm == arm) & (rows.score == "msp")
-                      & (rows.metric == metric)]
+                      & (rows.metric == metric) & ~rows.ood_set.isin(list(exclude))]
         chosen = chosen[chosen.seed == chosen.seed.min()]
         n_out = counts[(counts.arm == arm) & (counts.seed == chosen.seed.min())].set_index(
             "ood_set").value
@@ -349,14 +380,15 @@ def _set_se(rows: pd.DataFrame, dataset: str, metric: str, se) -> Callable[[str]
 
 def claims(rows, settings, preset) -> list[Claim]:
     """Per target: pre-training raises the mean MSP AUROC, and the mean AUPR."""
-    per_seed = over_sets(rows)
+    per_seed = over_sets(rows, exclude=settings.beyond_sets)
     out = []
     for dataset in _datasets(settings):
         for metric, (key, statement, se) in _CLAIMS.items():
             values = per_seed[(per_seed.dataset == dataset) & (per_seed.metric == metric)]
             if set(values.arm) != set(ARMS):
                 continue
-            band, kind = arm_band(values, _set_se(rows, dataset, metric, se))
+            band, kind = arm_band(values, _set_se(rows, dataset, metric, se,
+                                                  settings.beyond_sets))
             mean = values.groupby("arm").value.mean()
             paper_values, paper_gain = _paper_text(dataset, metric)
             out.append(Claim(

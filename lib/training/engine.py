@@ -128,15 +128,19 @@ def train_one_epoch(model, loader: DeviceLoader, optimizer, scheduler, recipe: R
 @torch.no_grad()
 def predict_logits(model: nn.Module, dataset: ImageDataset, device: torch.device,
                    batch_size: int = 500) -> np.ndarray:
-    """Logits (float32, N×K) of ``model`` in eval mode for every example, in order."""
+    """Logits (float32, N×K) of ``model`` in eval mode for every example, in order.
+
+    Computed in float32 without autocast on every device: bf16 autocast is for
+    training only (:func:`train_one_epoch`), so the test predictions, the OOD
+    scores and the estimated corruption matrices are float32 (the official
+    code evaluates in float32 too)."""
     was_training = model.training
     model.eval()
     loader = DeviceLoader(dataset, batch_size, shuffle=False, augment=False, device=device,
                           channels_last=True)
     outputs = []
     for batch in loader:
-        with autocast(device):
-            outputs.append(model(batch.x).float().cpu())
+        outputs.append(model(batch.x).float().cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
 

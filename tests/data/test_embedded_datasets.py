@@ -180,16 +180,19 @@ def test_fractal_fill_ratio_rule():
 
 def test_fractal_cache_round_trip_and_corruption(tmp_path, monkeypatch):
     opts = dict(num_classes=3, per_class=2)
-    fresh = get_dataset("fractal", root=tmp_path, **opts)
-    path = fractal.cache_path(tmp_path, "train", fractal.resolve_options(**opts))
-    assert path.is_file() and not list(path.parent.glob("*.tmp"))
+    root = tmp_path / "data_root"
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    fresh = get_dataset("fractal", root=root, **opts)
+    path = fractal.cache_path("train", fractal.resolve_options(**opts))
+    assert path.parent == tmp_path / "cache" / "fractal"  # the cache dir, never the data root
+    assert path.is_file() and not list(path.parent.glob("*.tmp")) and not root.exists()
     real_generate = fractal.generate
 
     def must_not_generate(*a, **k):
         raise AssertionError("the cache was not used")
 
     monkeypatch.setattr(fractal, "generate", must_not_generate)
-    cached = get_dataset("fractal", root=tmp_path, **opts)
+    cached = get_dataset("fractal", root=root, **opts)
     assert torch.equal(cached.images, fresh.images) and torch.equal(cached.labels, fresh.labels)
     monkeypatch.setattr(fractal, "generate", real_generate)
 
@@ -204,11 +207,11 @@ def test_fractal_cache_round_trip_and_corruption(tmp_path, monkeypatch):
         if damage == "truncated":
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
         with pytest.warns(UserWarning, match="corrupt"):
-            again = get_dataset("fractal", root=tmp_path, **opts)
+            again = get_dataset("fractal", root=root, **opts)
         assert torch.equal(again.images, fresh.images)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            assert torch.equal(get_dataset("fractal", root=tmp_path, **opts).images, fresh.images)
+            assert torch.equal(get_dataset("fractal", root=root, **opts).images, fresh.images)
 
 
 # -- byte-identical in fresh processes -------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Real datasets read from tiny files in their exact on-disk formats."""
+"""Real datasets read from tiny files in their exact on-disk formats, written
+by the writers of :mod:`lib.data.miniature` with hand-picked labels (the whole
+miniature root is tested in test_miniature.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-import real_fixtures as fx
+import lib.data.miniature as fx
 from lib.data import DatasetNotFoundError, dataset_info, get_dataset
+from lib.data import tiny_imagenet
+from lib.data.cifar import read_trusted_pickle
 from lib.data.class_exclusion import load_class_list
+from lib.data.miniature import decode_labels
 
 REAL = ["cifar10", "cifar100", "imagenet32", "imagenet64", "tiny_imagenet",
         "svhn", "textures", "places365", "lsun", "isun"]
@@ -21,6 +26,11 @@ def check_tensors(ds, n, size, num_classes):
     assert tuple(ds.images.shape) == (n, 3, size, size)
     assert ds.num_classes == num_classes and len(ds) == n
     assert int(ds.labels.min()) >= 0 and int(ds.labels.max()) < num_classes
+
+
+def carried(ds) -> list[int]:
+    """The values the images carry (the writers encode the expected label)."""
+    return decode_labels(ds.images.numpy()).tolist()
 
 
 # -- registry facts ------------------------------------------------------------------
@@ -47,119 +57,130 @@ def test_unknown_option_is_rejected(name, tmp_path):
 
 
 # -- CIFAR ---------------------------------------------------------------------------
+def write_cifar10(root, **kwargs):
+    return fx.write_cifar10(root, [k % 10 for k in range(20)], [(20 + k) % 10 for k in range(4)],
+                            **kwargs)
+
+
 def test_cifar10_layout_shapes_and_order(tmp_path):
-    fx.write_cifar10(tmp_path, per_batch=4)
+    write_cifar10(tmp_path)
     train = get_dataset("cifar10", "train", root=tmp_path)
     check_tensors(train, 20, 32, 10)
-    expected = fx.planar_images(20, 32)
-    assert torch.equal(train.images, torch.from_numpy(expected))
     assert train.labels.tolist() == [k % 10 for k in range(20)]
+    assert carried(train) == train.labels.tolist()  # images stay with their labels
     assert train.class_names[0] == "airplane"
     test = get_dataset("cifar10", "test", root=tmp_path)
     check_tensors(test, 4, 32, 10)
-    assert test.labels.tolist() == [(20 + k) % 10 for k in range(4)]
+    assert test.labels.tolist() == [(20 + k) % 10 for k in range(4)] == carried(test)
 
 
 def test_cifar10_partial_download_names_missing_files(tmp_path):
-    fx.write_cifar10(tmp_path, skip=("data_batch_3", "data_batch_5"))
+    write_cifar10(tmp_path, skip=("data_batch_3", "data_batch_5"))
     with pytest.raises(DatasetNotFoundError, match="data_batch_3, data_batch_5"):
         get_dataset("cifar10", "train", root=tmp_path)
     assert len(get_dataset("cifar10", "test", root=tmp_path)) == 4  # test batch is there
 
 
 def test_cifar100_fine_labels(tmp_path):
-    fx.write_cifar100(tmp_path, n_train=6, n_test=3)
+    folder = fx.write_cifar100(tmp_path, [(7 * k) % 100 for k in range(6)], [99, 0, 50])
     train = get_dataset("cifar100", "train", root=tmp_path)
     check_tensors(train, 6, 32, 100)
-    assert train.labels.tolist() == [(7 * k) % 100 for k in range(6)]
-    assert len(get_dataset("cifar100", "test", root=tmp_path)) == 3
+    assert train.labels.tolist() == [(7 * k) % 100 for k in range(6)] == carried(train)
+    assert get_dataset("cifar100", "test", root=tmp_path).labels.tolist() == [99, 0, 50]
+    # coarse labels are the superclasses: worm (99) is in 13, apple (0) in 4, mouse (50) in 16
+    assert read_trusted_pickle(folder / "test")["coarse_labels"] == [13, 4, 16]
+    assert read_trusted_pickle(folder / "meta")["coarse_label_names"][4] == "fruit_and_vegetables"
 
 
 # -- Downsampled ImageNet ------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["pickle", "npz"])
 @pytest.mark.parametrize("size", [32, 64])
 def test_imagenet_formats_and_label_shift(tmp_path, fmt, size):
-    fx.write_imagenet(tmp_path, size=size, fmt=fmt, per_batch=3, n_val=4)
+    fx.write_imagenet(tmp_path, size, range(1, 31), [1000, 999, 998, 997], fmt=fmt)
     name = f"imagenet{size}"
     train = get_dataset(name, "train", root=tmp_path)
     check_tensors(train, 30, size, 1000)
-    assert train.labels.tolist() == list(range(30))  # 1..30 -> 0..29
-    assert torch.equal(train.images[:3], torch.from_numpy(fx.planar_images(3, size)))
+    assert train.labels.tolist() == list(range(30)) == carried(train)  # 1..30 -> 0..29
     test = get_dataset(name, "test", root=tmp_path)
     check_tensors(test, 4, size, 1000)
-    assert test.labels.tolist() == [999, 998, 997, 996]  # 1000..997 -> 999..996
+    assert test.labels.tolist() == [999, 998, 997, 996] == carried(test)  # 1000.. -> 999..
     assert test.class_names[0] == "kit_fox" and test.class_names[999] == "dumbbell"
 
 
 def test_imagenet_npz_preferred_over_pickle(tmp_path):
-    fx.write_imagenet(tmp_path, fmt="npz", label_of=lambda i: 5)
-    fx.write_imagenet(tmp_path, fmt="pickle", label_of=lambda i: 9)
+    fx.write_imagenet(tmp_path, 32, [5] * 30, [5], fmt="npz")
+    fx.write_imagenet(tmp_path, 32, [9] * 30, [9], fmt="pickle")
     assert set(get_dataset("imagenet32", "train", root=tmp_path).labels.tolist()) == {4}
 
 
 def test_imagenet_partial_download_names_missing_batches(tmp_path):
-    fx.write_imagenet(tmp_path, fmt="npz")
+    fx.write_imagenet(tmp_path, 32, range(1, 31), [1], fmt="npz")
     os.remove(tmp_path / "Imagenet32_train_npz" / "train_data_batch_7.npz")
     with pytest.raises(DatasetNotFoundError, match="train_data_batch_7"):
         get_dataset("imagenet32", "train", root=tmp_path)
 
 
 def test_imagenet_rejects_zero_based_labels(tmp_path):
-    fx.write_imagenet(tmp_path, label_of=lambda i: 0)
+    fx.write_imagenet(tmp_path, 32, [0] * 30, [1])
     with pytest.raises(ValueError, match="1..1000"):
         get_dataset("imagenet32", "train", root=tmp_path)
 
 
 def test_imagenet_exclusion_by_indices_remaps_contiguously(tmp_path):
     # labels 1..30 -> 0..29; drop 0-based classes 1, 5 and 29
-    fx.write_imagenet(tmp_path, per_batch=3)
+    fx.write_imagenet(tmp_path, 32, range(1, 31), [1])
     ds = get_dataset("imagenet32", "train", root=tmp_path, exclude=[1, 5, 29])
     check_tensors(ds, 27, 32, 997)
     kept_old = [c for c in range(30) if c not in (1, 5, 29)]
     expected_new = [c - sum(e < c for e in (1, 5, 29)) for c in kept_old]
     assert ds.labels.tolist() == expected_new
-    # the images that survive are the right ones (image k has value k in channel 0)
-    assert ds.images[:, 0, 0, 0].tolist() == kept_old
+    assert carried(ds) == kept_old  # the images that survive are the right ones
     assert ds.class_names[1] == "Siberian_husky"  # old label 2 moved to 1
     assert len(ds.class_names) == 997
 
 
 def test_imagenet_exclusion_by_list_name(tmp_path):
     excluded = load_class_list("tiny_imagenet")
-    fx.write_imagenet(tmp_path, per_batch=100, label_of=lambda i: 1 + i)  # labels 1..1000
+    fx.write_imagenet(tmp_path, 32, range(1, 1001), [1])  # labels 1..1000
     ds = get_dataset("imagenet32", "train", root=tmp_path, exclude="tiny_imagenet")
     check_tensors(ds, 800, 32, 800)
     assert ds.labels.tolist() == list(range(800))
-    kept = sorted(set(range(1000)) - set(excluded))
-    assert ds.images[:, 0, 0, 0].tolist() == [k % 256 for k in kept]
+    assert carried(ds) == sorted(set(range(1000)) - set(excluded))
 
 
 @pytest.mark.parametrize("bad, error", [("no_such_list", ValueError), ([1000], ValueError),
                                         ([1.5], TypeError), (3, TypeError)])
 def test_imagenet_bad_exclusion(tmp_path, bad, error):
-    fx.write_imagenet(tmp_path)
+    fx.write_imagenet(tmp_path, 32, range(1, 31), [1])
     with pytest.raises(error):
         get_dataset("imagenet32", "test", root=tmp_path, exclude=bad)
 
 
 # -- Tiny ImageNet -------------------------------------------------------------------
-def test_tiny_imagenet_train_val_and_cache(tmp_path):
-    base = fx.write_tiny_imagenet(tmp_path, per_class=2, val_per_class=2)
+TINY_WNIDS = ("n01443537", "n01629819", "n01641577")
+
+
+def test_tiny_imagenet_train_val_and_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+    # val_0..val_5 hold classes 2,1,0,2,1,0 (not grouped by class, as the real val/)
+    base = fx.write_tiny_imagenet(tmp_path, TINY_WNIDS, per_class=2, val_labels=[2, 1, 0, 2, 1, 0])
+    listed = sorted(p for p in tmp_path.rglob("*") if p.parts[len(tmp_path.parts)] != "cache")
     train = get_dataset("tiny_imagenet", "train", root=tmp_path)
     check_tensors(train, 6, 64, 3)
-    assert train.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert train.labels.tolist() == [0, 0, 1, 1, 2, 2] == carried(train)
     assert train.class_names == ("goldfish", "European fire salamander", "bullfrog")
     gray = train.images[0]  # grayscale JPEG became 3 equal channels
     assert torch.equal(gray[0], gray[1]) and torch.equal(gray[1], gray[2])
-    assert abs(int(train.images[3, 0, 32, 32]) - 50) <= 3  # class 1, k=1: red 50
 
     test = get_dataset("tiny_imagenet", "test", root=tmp_path)
     check_tensors(test, 6, 64, 3)
-    # val_annotations lists classes 2,1,0,2,1,0 for val_0..val_5 (sorted by file name)
-    assert test.labels.tolist() == [2, 1, 0, 2, 1, 0]
+    assert test.labels.tolist() == [2, 1, 0, 2, 1, 0] == carried(test)
 
-    cache = base / ".cache" / "test.npz"
+    cache = tiny_imagenet.cache_path(base, "test")
+    assert cache.parent == tmp_path / "cache" / "tiny_imagenet"  # not in the data root
     assert cache.is_file() and not list(cache.parent.glob("*.tmp"))
+    assert sorted(p for p in tmp_path.rglob("*")
+                  if p.parts[len(tmp_path.parts)] != "cache") == listed  # nothing written there
     np.savez(cache, images=np.zeros((6, 3, 64, 64), np.uint8), labels=test.labels.numpy(),
              fingerprint=np.load(cache)["fingerprint"])  # a cache hit must skip decoding
     assert int(get_dataset("tiny_imagenet", "test", root=tmp_path).images.max()) == 0
@@ -173,11 +194,10 @@ def test_tiny_imagenet_train_val_and_cache(tmp_path):
 
 # -- OOD sets ------------------------------------------------------------------------
 def test_svhn_labels_and_layout(tmp_path):
-    fx.write_svhn(tmp_path, "test", n=12)
+    fx.write_svhn(tmp_path, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2], "test")
     ds = get_dataset("svhn", "test", root=tmp_path)
     check_tensors(ds, 12, 32, 10)
-    assert ds.labels.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2]  # 10 -> 0
-    assert torch.equal(ds.images, torch.from_numpy(fx.planar_images(12, 32)))
+    assert ds.labels.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2] == carried(ds)  # 10 -> 0
     small = get_dataset("svhn", "test", root=tmp_path, size=16, limit=5, seed=3)
     check_tensors(small, 5, 16, 10)
     with pytest.raises(DatasetNotFoundError, match="train_32x32.mat"):
@@ -193,20 +213,21 @@ def test_svhn_labels_and_layout(tmp_path):
     ("isun", "iSUN/iSUN_patches", {}),
 ])
 def test_image_folder_sets(tmp_path, name, folder, kwargs):
-    fx.write_image_folder(tmp_path / folder, n=7, size=(48, 40), subfolders=2)
+    fx.write_image_folder(tmp_path / folder, [f"class{i % 2}/img{i:03d}.jpg" for i in range(7)],
+                          size=(48, 40))
     ds = get_dataset(name, "test", root=tmp_path, **kwargs)
     check_tensors(ds, 7, 32, 1)
     assert ds.labels.tolist() == [0] * 7
+    assert carried(ds) == [0, 2, 4, 6, 1, 3, 5]  # sorted by path: class0/ first
     assert get_dataset(name, "train", root=tmp_path, **kwargs).images.shape == ds.images.shape
 
 
 def test_image_folder_size_limit_and_seed(tmp_path):
-    fx.write_image_folder(tmp_path / "iSUN", n=9, size=(30, 50), subfolders=0, ext=".png")
+    fx.write_image_folder(tmp_path / "iSUN", [f"img{i:03d}.png" for i in range(9)], size=(30, 50))
     (tmp_path / "iSUN" / "notes.txt").write_text("not an image")
     full = get_dataset("isun", "test", root=tmp_path, size=20)
     check_tensors(full, 9, 20, 1)
-    reds = full.images[:, 0, 10, 10].tolist()
-    assert reds == [20 * i for i in range(9)]  # sorted by file name, colours kept
+    assert carried(full) == list(range(9))  # sorted by file name, colours kept
     a = get_dataset("isun", "test", root=tmp_path, limit=4, seed=1)
     b = get_dataset("isun", "test", root=tmp_path, limit=4, seed=1)
     c = get_dataset("isun", "test", root=tmp_path, limit=4, seed=2)
