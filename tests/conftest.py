@@ -1,9 +1,12 @@
-"""Fixtures shared by the tests that execute whole sections at the smoke preset
-(tests/test_contracts.py, tests/test_stale_rows.py)."""
+"""Fixtures shared by several test files: the smoke run cache of the tests
+that execute whole sections (tests/test_contracts.py, tests/test_stale_rows.py),
+and a recorder of autocast use (evaluation must run in float32)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,3 +30,23 @@ def smoke_env(smoke_runs_dir, tmp_path, monkeypatch) -> SimpleNamespace:
     monkeypatch.setenv("RUNS_DIR", str(smoke_runs_dir))
     monkeypatch.setenv("RESULTS_DIR", str(results))
     return SimpleNamespace(runs=smoke_runs_dir, results=results)
+
+
+@pytest.fixture
+def autocast_calls(monkeypatch) -> list:
+    """Replace ``lib.training.precision.autocast`` wherever a ``lib`` module
+    holds it by a context that records the device it is entered for; the
+    fixture's value is that record."""
+    from lib.training import precision
+
+    entered, original = [], precision.autocast
+
+    @contextlib.contextmanager
+    def recording(device):
+        entered.append(str(device))
+        yield
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("lib") and getattr(module, "autocast", None) is original:
+            monkeypatch.setattr(module, "autocast", recording)
+    return entered

@@ -226,25 +226,12 @@ def test_autoattack_rejects_unknown_version(trained_linear):
         autoattack_accuracy(trained_linear, x, y, version="fast")
 
 
-def test_pgd_accuracy_runs_without_autocast(monkeypatch):
+def test_pgd_accuracy_runs_without_autocast(autocast_calls):
     """PGD and its scoring are float32 on every device: autocast is never entered."""
-    import contextlib
-    import sys
-
     from lib.data.base import ImageDataset
     from lib.evaluation.robustness import pgd_accuracy
-    from lib.training import precision
 
-    entered, original = [], precision.autocast
-
-    @contextlib.contextmanager
-    def recording(device):
-        entered.append(str(device))
-        yield
-
-    for name, module in list(sys.modules.items()):
-        if name.startswith("lib") and getattr(module, "autocast", None) is original:
-            monkeypatch.setattr(module, "autocast", recording)
+    entered = autocast_calls
     images = torch.randint(0, 256, (6, 1, 4, 4), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))
     data = ImageDataset(images, torch.arange(6) % 2, 2)

@@ -70,27 +70,6 @@ def test_weighted_cross_entropy_uses_weights():
     assert not torch.isclose(plain, only_first)
 
 
-def _forbid_autocast(monkeypatch) -> list:
-    """Replace ``lib.training.precision.autocast`` wherever a ``lib`` module
-    holds it by a context that records its use; returns the record."""
-    import contextlib
-    import sys
-
-    from lib.training import precision
-
-    entered, original = [], precision.autocast
-
-    @contextlib.contextmanager
-    def recording(device):
-        entered.append(str(device))
-        yield
-
-    for name, module in list(sys.modules.items()):
-        if name.startswith("lib") and getattr(module, "autocast", None) is original:
-            monkeypatch.setattr(module, "autocast", recording)
-    return entered
-
-
 def _tiny_data(n=12, k=3):
     from lib.data.base import ImageDataset
     generator = torch.Generator().manual_seed(0)
@@ -98,12 +77,12 @@ def _tiny_data(n=12, k=3):
     return ImageDataset(images, torch.arange(n) % k, k)
 
 
-def test_predict_logits_runs_without_autocast_and_training_with_it(monkeypatch):
+def test_predict_logits_runs_without_autocast_and_training_with_it(autocast_calls):
     """Evaluation is float32 on every device (no autocast); training enters it."""
     from lib.data.loader import DeviceLoader
     from lib.training.engine import predict_logits, train_one_epoch
 
-    entered = _forbid_autocast(monkeypatch)
+    entered = autocast_calls
     data = _tiny_data()
     model = build_model("wrn-10-1", 3, 1)
     logits = predict_logits(model, data, torch.device("cpu"), batch_size=5)
