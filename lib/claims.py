@@ -192,15 +192,19 @@ def hanley_mcneil_se(auroc_percent: float, n_in: int, n_out: int) -> float:
     return 100 * math.sqrt(max(var, 0.0))
 
 
+def seed_count(per_seed: pd.DataFrame) -> int:
+    """Seeds behind a two-arm claim: the fewer of the two arms' seed counts."""
+    return int(per_seed.groupby("arm").seed.nunique().min())
+
+
 def arm_band(per_seed: pd.DataFrame, sampling_se) -> tuple[float, str]:
     """The band of a two-arm claim from ``per_seed`` (columns ``arm``, ``seed``,
     ``value``; arms "scratch" and "pretrained"): the seed spread with two or
     more seeds per arm, else ``sampling_se(arm) -> standard error`` of each
     arm's single value. Returns (band, how it was obtained)."""
-    seeds = per_seed.groupby("arm").seed.nunique()
-    if seeds.min() >= 2:
+    seeds = seed_count(per_seed)
+    if seeds >= 2:
         values = {arm: per_seed[per_seed.arm == arm].value for arm in ("scratch", "pretrained")}
-        return seed_band(values["scratch"], values["pretrained"]), \
-            f"2 SE over {int(seeds.min())} seeds"
+        return seed_band(values["scratch"], values["pretrained"]), f"2 SE over {seeds} seeds"
     band = difference_band(sampling_se("scratch"), sampling_se("pretrained"))
     return band, "2 SE of the test-set sampling, one seed"

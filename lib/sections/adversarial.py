@@ -43,7 +43,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib.claims import Claim, arm_band, binomial_se
+from lib.claims import Claim, arm_band, binomial_se, seed_count
 from lib.attacks.autoattack import ORIGINAL_ITERATIONS, TORCHATTACKS_ITERATIONS
 from lib.evaluation.clean import clean_evaluation
 from lib.evaluation.memo import memoized
@@ -814,7 +814,7 @@ def claims(rows, settings: AdversarialSettings, preset: Preset) -> list[Claim]:
                 metric=METRIC_NAMES[spec.metric].format(steps=settings.test_steps), unit="%",
                 scratch=float(means["scratch"]), pretrained=float(means["pretrained"]),
                 better="higher", band=band,
-                band_kind=kind, seeds=int(per_seed.groupby("arm").seed.nunique().min()),
+                band_kind=kind, seeds=seed_count(per_seed),
                 magnitude=float(means["pretrained"] - means["scratch"]),
                 magnitude_name=spec.magnitude_name, paper_values=paper_values,
                 paper_magnitude=paper_magnitude, preset=preset.name,

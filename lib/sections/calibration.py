@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 
-from lib.claims import Claim, arm_band
+from lib.claims import Claim, arm_band, seed_count
 from lib.evaluation.calibration import calibration_evaluation
 from lib.experiments import target_test_data, target_train_data
 from lib.presets import Preset
@@ -300,7 +300,7 @@ def claims(rows, settings, preset) -> list[Claim]:
                 metric=f"{title} calibration error (raw)", unit="%",
                 scratch=float(mean["scratch"]), pretrained=float(mean["pretrained"]),
                 better="lower", band=band, band_kind=kind,
-                seeds=int(values.groupby("arm").seed.nunique().min()), magnitude=ratio,
+                seeds=seed_count(values), magnitude=ratio,
                 magnitude_name=f"{title} ratio scratch / pre-trained",
                 paper_values=paper_values, paper_magnitude=paper_ratio, preset=preset.name,
                 notes=(f"Halved or better (ratio ≥ 2): {'yes' if ratio >= 2 else 'no'}.",)))

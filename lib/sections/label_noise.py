@@ -50,7 +50,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from lib.claims import Claim, arm_band, weighted_binomial_se
+from lib.claims import Claim, arm_band, seed_count, weighted_binomial_se
 from lib.evaluation.clean import clean_evaluation
 from lib.evaluation.memo import memoized
 from lib.experiments import finetune_run, scratch_run, target_test_data
@@ -702,7 +702,7 @@ def _judge(comparison: Comparison, target: str, rows: pd.DataFrame,
                  statement=comparison.statement, metric="area under the error curve",
                  unit="%·s", scratch=scratch, pretrained=pretrained, better="lower",
                  band=band, band_kind=band_kind,
-                 seeds=int(per_seed.groupby("arm").seed.nunique().min()),
+                 seeds=seed_count(per_seed),
                  magnitude=100 * (1 - pretrained / scratch) if scratch else float("nan"),
                  magnitude_name="relative reduction of the area (%)",
                  paper_values=paper_values, paper_magnitude=paper_magnitude,

@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib.claims import Claim, arm_band, binomial_se, hanley_mcneil_se
+from lib.claims import Claim, arm_band, binomial_se, hanley_mcneil_se, seed_count
 from lib.data import dataset_info
 from lib.evaluation.ood import SCORES, OODSetSpec, ood_rows
 from lib.experiments import finetune_run, scratch_run, source_run, target_test_data
@@ -396,7 +396,7 @@ def claims(rows, settings, preset) -> list[Claim]:
                 metric=f"mean {metric.upper()} (MSP)", unit="%",
                 scratch=float(mean["scratch"]), pretrained=float(mean["pretrained"]),
                 better="higher", band=band, band_kind=kind,
-                seeds=int(values.groupby("arm").seed.nunique().min()),
+                seeds=seed_count(values),
                 magnitude=float(mean["pretrained"] - mean["scratch"]),
                 magnitude_name="gain in points", paper_values=paper_values,
                 paper_magnitude=paper_gain, preset=preset.name))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lib.claims import Claim, arm_band, binomial_se
+from lib.claims import Claim, arm_band, binomial_se, seed_count
 from lib.evaluation.clean import clean_evaluation
 from lib.experiments import finetune_run, scratch_run, source_run, target_test_data
 from lib.presets import PRESETS, Preset
@@ -341,7 +341,7 @@ def claims(rows, settings, preset) -> list[Claim]:
             statement="Pre-training barely changes clean test error (the premise, §1)",
             metric="test error", unit="%", scratch=float(means["scratch"]),
             pretrained=float(means["pretrained"]), better="lower", band=band,
-            band_kind=band_kind, seeds=int(per_seed.groupby("arm").seed.nunique().min()),
+            band_kind=band_kind, seeds=seed_count(per_seed),
             magnitude=abs(gap), magnitude_name="|gap| (points)",
             paper_values="no number: similar clean accuracy (He et al., 2018)",
             paper_magnitude=f"\"similar\" (our reading: ≤ {SIMILAR_TOLERANCE:g} points)",
