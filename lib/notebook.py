@@ -164,14 +164,18 @@ def _markdown(text: str):
 
 def _summarise(caught) -> list[str]:
     """Warnings in words: what happened, without this machine's paths."""
+    from lib.evaluation.memo import MemoNotWrittenWarning
+    from lib.training.run_cache import DiscardedCheckpointWarning
+
+    in_words = {
+        DiscardedCheckpointWarning:
+            "an unusable cached checkpoint (truncated, altered or foreign) was retrained",
+        MemoNotWrittenWarning:
+            "an evaluation could not be cached (read-only run cache) and was computed"}
     counts: dict[str, int] = {}
     for w in caught:
-        if issubclass(w.category, RuntimeWarning) and "retrained" in str(w.message):
-            kind = "an unusable cached checkpoint (truncated, altered or foreign) was retrained"
-        elif "memo not written" in str(w.message):
-            kind = "an evaluation could not be cached (read-only run cache) and was computed"
-        else:
-            kind = f"{w.category.__name__}: {str(w.message).split(chr(10))[0][:120]}"
+        kind = in_words.get(w.category) or \
+            f"{w.category.__name__}: {str(w.message).split(chr(10))[0][:120]}"
         counts[kind] = counts.get(kind, 0) + 1
     return [f"note: {text} ({n}×)" for text, n in counts.items()]
 

@@ -23,6 +23,7 @@ from lib.presets import PRESETS, DataSpec, Recipe
 from lib.provenance import Provenance
 from lib.results import COLUMNS, read_results, record_results
 from lib.sections.base import DeferredRun, Method, Section, per_preset, planned_configs
+from lib.training.run_cache import DiscardedCheckpointWarning
 from lib.training.run_config import RunConfig, TrainingDataSpec
 
 # -- per-preset settings ---------------------------------------------------------------------
@@ -97,7 +98,7 @@ def toy_rows(session):
         rows += session.rows(run, [dict(metric="test_error", value=value, unit="%", n=400)],
                              dataset="toy", arm=arm, method="none")
     warnings.warn("run 0123: /home/someone/runs/x/model.pt: sha256 does not match; it will be "
-                  "retrained", RuntimeWarning)
+                  "retrained", DiscardedCheckpointWarning)
     return rows
 
 

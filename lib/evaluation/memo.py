@@ -28,6 +28,10 @@ from lib.atomic_io import atomic_write_json
 from lib.training.run_cache import default_runs_dir
 
 
+class MemoNotWrittenWarning(RuntimeWarning):
+    """An evaluation could not be stored (e.g. a read-only run cache); it was computed."""
+
+
 def _spec(data) -> object:
     return data.to_dict() if hasattr(data, "to_dict") else data
 
@@ -75,5 +79,5 @@ def memoized(name: str, run, data, params: dict, compute: Callable[[], object], 
                                  "params": params, "result": result})
     except OSError as error:  # a read-only shared cache still serves the build
         warnings.warn(f"evaluation memo not written ({error.__class__.__name__}); "
-                      "the result is used but not cached", RuntimeWarning, stacklevel=2)
+                      "the result is used but not cached", MemoNotWrittenWarning, stacklevel=2)
     return result

@@ -48,6 +48,10 @@ _REPO = Path(__file__).resolve().parents[2]
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 
 
+class DiscardedCheckpointWarning(RuntimeWarning):
+    """A cached checkpoint was unusable (truncated, altered or foreign) and is retrained."""
+
+
 def default_runs_dir() -> Path:
     """``$RUNS_DIR`` if set, else ``runs/`` at the repository root."""
     return Path(os.environ.get("RUNS_DIR", _REPO / "runs")).expanduser()
@@ -97,7 +101,8 @@ def _try_load(path: Path, key: str, config: RunConfig, device, progress: RunProg
         return None
     except (CorruptCheckpointError, RuntimeError, EOFError, KeyError) as error:
         progress.message(f"discarding unusable checkpoint ({error}); retraining")
-        warnings.warn(f"run {key}: {error}; it will be retrained", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"run {key}: {error}; it will be retrained", DiscardedCheckpointWarning,
+                      stacklevel=3)
         return None
     return _from_payload(config, key, payload, path, device, from_cache=True)
 
