@@ -1,5 +1,6 @@
 # The two commands (see README): `make book` and `make test`.
-#   make book [PRESET=quick|smoke|paper] [DATA_ROOT=~/data] [DEVICE=auto|cpu|cuda]
+#   make book [PRESET=quick|smoke|paper] [DATA_ROOT=~/data] [DEVICE=auto|cpu|cuda] [DRY_RUN=1]
+#             [SOURCE=trained|official]
 #   make test
 #   make pretrain PRESET=quick   # regenerate the shipped pre-trained checkpoint
 SHELL := /bin/bash
@@ -8,14 +9,21 @@ SHELL := /bin/bash
 PRESET ?= quick
 DATA_ROOT ?= $(HOME)/data
 DEVICE ?= auto
+# DRY_RUN=1: every code path of PRESET in seconds, numbers meaningless (lib.dry_run); its book
+# renders into _build/dry_run/_build/html, its runs and rows into dry_run/ folders of the caches.
+DRY_RUN ?=
+# SOURCE=official (paper preset): fine-tune the paper's released networks, imported first with
+# python -m lib.weights import FILE --as NAME, instead of pre-training (lib.weights).
+SOURCE ?= trained
+DRY := $(filter 1 true True TRUE yes Yes YES,$(DRY_RUN))
+BOOK_ROOT := $(if $(DRY),_build/dry_run,.)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-EXECUTED := book/executed
-FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+EXECUTED := $(BOOK_ROOT)/book/executed
 
 .PHONY: book test pretrain pretrain-adversarial check-preset preflight venv data notebooks html clean
 
@@ -23,7 +31,8 @@ FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 book: check-preset venv preflight $(if $(filter paper,$(PRESET)),,data) notebooks html
 
 check-preset:  # fails in seconds, before any install, naming the valid presets and devices
-	@$(PYTHON) -m lib.presets check "$(PRESET)" --device "$(DEVICE)" --data-root "$(DATA_ROOT)"
+	@$(PYTHON) -m lib.presets check "$(PRESET)" --device "$(DEVICE)" --data-root "$(DATA_ROOT)" \
+	  --dry-run "$(DRY_RUN)" --source "$(SOURCE)"
 
 # Every dataset the preset reads from DATA_ROOT is there, before any notebook runs: one error
 # names each missing one, where it was looked for and how to get it (smoke, quick: none).
@@ -40,21 +49,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 
-data: venv  # the embedded data: Fashion-MNIST (Debian package, else torchvision download)
-	@if [ -f "$(FMNIST_DEBIAN)" ] || ls "$(DATA_ROOT)"/FashionMNIST/raw/train-images-idx3-ubyte* >/dev/null 2>&1 \
-	    || ls "$(DATA_ROOT)"/fashion-mnist/train-images-idx3-ubyte* >/dev/null 2>&1; then \
-	  echo "Fashion-MNIST: found"; \
-	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
-	    { apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
-	      { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; }; }; then \
-	  echo "Fashion-MNIST: installed Debian's dataset-fashion-mnist"; \
-	elif $(BIN)/python -c "import torchvision; torchvision.datasets.FashionMNIST('$(DATA_ROOT)', download=True)"; then \
-	  echo "Fashion-MNIST: downloaded to $(DATA_ROOT)/FashionMNIST"; \
-	else \
-	  echo "error: Fashion-MNIST is missing. Install Debian's package (sudo apt-get install dataset-fashion-mnist)" \
-	       "or put the four IDX files in $(DATA_ROOT)/FashionMNIST/raw/ (https://github.com/zalandoresearch/fashion-mnist)" >&2; \
-	  exit 1; \
+data: venv  # the embedded data: Fashion-MNIST (Debian package, else a download into data_cache/)
+	@if ! $(BIN)/python -c "import sys; from lib.data.fashion_mnist import located; \
+	    sys.exit(located('$(DATA_ROOT)') is None)" && command -v apt-get >/dev/null \
+	    && [ "$$(id -u)" = 0 ]; then \
+	  apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; } || true; \
 	fi
+	@$(BIN)/python -c "import sys; from lib.data.fashion_mnist import main; sys.exit(main(sys.argv[1:]))" \
+	  "$(DATA_ROOT)"
 
 # Each notebook runs into book/executed/.partial/ and replaces book/executed/NAME only when it
 # succeeds (lib.execution): a failed or killed notebook never replaces the last good one.
@@ -67,18 +70,20 @@ notebooks: check-preset venv preflight
 	  echo "== $$name (preset $(PRESET)): executing into $(EXECUTED)/$$name" \
 	       "(progress also in $(EXECUTED)/logs/$${name%.ipynb}.progress.log)"; \
 	  $(BIN)/python -m lib.execution "$$nb" $(EXECUTED) \
-	    -p preset "$(PRESET)" -p data_root "$(DATA_ROOT)" -p device "$(DEVICE)"; \
+	    -p preset "$(PRESET)" -p data_root "$(DATA_ROOT)" -p device "$(DEVICE)" -b dry_run "$(DRY_RUN)" \
+	    -p source "$(SOURCE)"; \
 	  echo "== $$name done in $$(( (SECONDS - start) / 60 )) min $$(( (SECONDS - start) % 60 )) s"; \
 	done
 
 html: venv
 	@echo "Rendering the book with Jupyter Book (strict: a warning fails the build)"
-	$(BIN)/python -m lib.book book/generated $(EXECUTED)
-	$(BIN)/jupyter-book build . --all --warningiserror --keep-going --quiet
-	@echo "The book is at file://$(abspath _build/html/index.html)"
+	$(if $(DRY),$(BIN)/python -m lib.book --stage-dry-run $(BOOK_ROOT))
+	$(BIN)/python -m lib.book $(BOOK_ROOT)/book/generated $(EXECUTED)
+	$(BIN)/jupyter-book build $(BOOK_ROOT) --all --warningiserror --keep-going --quiet
+	@echo "The book is at file://$(abspath $(BOOK_ROOT)/_build/html/index.html)"
 
 test: venv data
-	RUNS_DIR=$$(mktemp -d) RESULTS_DIR=$$(mktemp -d) \
+	RUNS_DIR=$$(mktemp -d) RESULTS_DIR=$$(mktemp -d) CACHE_DIR=$$(mktemp -d) \
 	  $(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
 	  --nbval-current-env -p no:cacheprovider
 
@@ -89,4 +94,4 @@ pretrain-adversarial: check-preset venv data  # the adversarially pre-trained so
 	$(BIN)/python -m lib.pretrain --adversarial --preset "$(PRESET)" --data-root "$(DATA_ROOT)" --device "$(DEVICE)"
 
 clean:
-	rm -rf _build $(EXECUTED) book/generated
+	rm -rf _build book/executed book/generated

@@ -4,9 +4,11 @@ counts (read from the shipped lists), the measured time of every executed
 notebook (read from papermill's metadata), the reference cold build
 (read from ``benchmarks/results/book_build_quick.json``, written by
 ``benchmarks/book_build.py``) and the results overview (the claims each
-section page glued). Executing the notebooks is :mod:`lib.execution`.
+section page glued). Executing the notebooks is :mod:`lib.execution`. A dry
+run (:mod:`lib.dry_run`) renders from a staged copy of the sources.
 
     python -m lib.book book/generated book/executed
+    python -m lib.book --stage-dry-run _build/dry_run
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 
 from lib.atomic_io import atomic_write_bytes
 from lib.data import dataset_info, dataset_names
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _cell(text) -> str:
@@ -68,7 +72,7 @@ def timings_table(executed_dir: Path) -> str:
             + "\n".join(rows) + "\n")
 
 
-REFERENCE_BUILD = Path(__file__).resolve().parents[1] / "benchmarks/results/book_build_quick.json"
+REFERENCE_BUILD = REPO / "benchmarks/results/book_build_quick.json"
 
 
 def _minutes(seconds) -> str:
@@ -142,9 +146,34 @@ def claims_overview(executed_dir: Path) -> str:
     return "\n".join(parts)
 
 
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "book/intro.md", "book/reproducing.md",
+                "book/results.md", "book/references.md")
+
+
+def stage_dry_run_book(dest: Path, repo: Path = REPO) -> Path:
+    """Copy the book's sources into ``dest`` for a dry-run build (``make book
+    DRY_RUN=1``), which renders there and never over the real book; every
+    page opens with the dry run's warning under its title (the section pages
+    say it in their provenance line, :class:`lib.provenance.Provenance`)."""
+    from lib.provenance import DRY_RUN_BANNER
+
+    warning = ":::{warning}\n" + DRY_RUN_BANNER.rstrip(" ·") + "\n:::\n"
+    for name in BOOK_SOURCES:
+        text = (Path(repo) / name).read_text()
+        if name.endswith(".md"):
+            title, _, rest = text.partition("\n")
+            text = f"{title}\n\n{warning}{rest}"
+        atomic_write_bytes(Path(dest) / name, text.encode())
+    return Path(dest)
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--stage-dry-run":
+        stage_dry_run_book(Path(argv[1]))
+        return 0
     if len(argv) != 2:
-        print("usage: python -m lib.book OUTPUT_DIR EXECUTED_DIR", file=sys.stderr)
+        print("usage: python -m lib.book OUTPUT_DIR EXECUTED_DIR\n"
+              "       python -m lib.book --stage-dry-run DEST", file=sys.stderr)
         return 2
     out, executed = Path(argv[0]), Path(argv[1])
     atomic_write_bytes(out / "datasets.md", dataset_table().encode())

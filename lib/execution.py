@@ -137,13 +137,36 @@ def _fold_parameters(path: Path) -> None:
     nbformat.write(nb, str(path))
 
 
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no", "")
+
+
+def parse_parameters(argv: list[str]) -> dict:
+    """``-p NAME VALUE`` (a string) and ``-b NAME VALUE`` (a boolean: 1/0,
+    true/false, yes/no) pairs as papermill parameters; bad input raises
+    ``ValueError`` naming it."""
+    if len(argv) % 3 or any(a not in ("-p", "-b") for a in argv[::3]):
+        raise ValueError(f"expected -p NAME VALUE or -b NAME VALUE triples, got {argv}")
+    parameters = {}
+    for flag, name, value in zip(argv[::3], argv[1::3], argv[2::3]):
+        if flag == "-b":
+            if value.lower() not in _TRUE + _FALSE:
+                raise ValueError(f"{name}={value!r} is not a boolean; valid: 1, 0, true, "
+                                 f"false, yes, no, or empty")
+            value = value.lower() in _TRUE
+        parameters[name] = value
+    return parameters
+
+
 def main(argv: list[str]) -> int:
-    """``NOTEBOOK EXECUTED_DIR [-p NAME VALUE]...`` (values as strings)."""
-    if len(argv) < 2 or len(argv[2:]) % 3 or any(a != "-p" for a in argv[2::3]):
-        print("usage: python -m lib.execution NOTEBOOK EXECUTED_DIR [-p NAME VALUE]...",
-              file=sys.stderr)
+    """``NOTEBOOK EXECUTED_DIR [-p NAME VALUE | -b NAME BOOL]...``."""
+    try:
+        if len(argv) < 2:
+            raise ValueError("a notebook and an executed folder are needed")
+        parameters = parse_parameters(argv[2:])
+    except ValueError as error:
+        print(f"error: {error}\nusage: python -m lib.execution NOTEBOOK EXECUTED_DIR "
+              "[-p NAME VALUE | -b NAME BOOL]...", file=sys.stderr)
         return 2
-    parameters = {argv[i + 1]: argv[i + 2] for i in range(2, len(argv), 3)}
     try:
         execute(Path(argv[0]), Path(argv[1]), parameters)
     except KeyboardInterrupt:

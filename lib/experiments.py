@@ -14,6 +14,13 @@ from lib.training.run_config import EvalDataSpec, RunConfig, TrainingDataSpec
 SOURCE_TRACK_SIZE = 2000
 
 
+def source_track_size(preset: Preset, cap: int | None = None) -> int:
+    """The source test images tracked every epoch: :data:`SOURCE_TRACK_SIZE`,
+    fewer for a source capped by the preset or by ``cap`` (a dry run)."""
+    return min(SOURCE_TRACK_SIZE, preset.source_size or SOURCE_TRACK_SIZE,
+               cap or SOURCE_TRACK_SIZE)
+
+
 def target_train_data(preset: Preset, dataset: str | None = None) -> TrainingDataSpec:
     """The target training set of ``preset`` (class-stratified ``train_size`` subset)."""
     return TrainingDataSpec(DataSpec.of(dataset or preset.target), size=preset.train_size)
@@ -27,13 +34,26 @@ def target_test_data(preset: Preset, dataset: str | None = None) -> EvalDataSpec
 def source_run(preset: Preset, seed: int = 0, source: DataSpec | None = None,
                recipe: Recipe | None = None) -> RunConfig:
     """Pre-training on the source (paper: Downsampled ImageNet, 100 epochs),
-    tracking the source test error every epoch."""
+    tracking the source test error every epoch; the released network instead
+    at ``SOURCE=official`` (:func:`released_source`)."""
     source = source or preset.source
-    return RunConfig(
+    config = RunConfig(
         architecture=preset.architecture, in_channels=preset.in_channels,
-        data=TrainingDataSpec(source), recipe=recipe or preset.pretrain, seed=seed,
-        track=EvalDataSpec(source, size=SOURCE_TRACK_SIZE, split="test"),
+        data=TrainingDataSpec(source, size=preset.source_size),
+        recipe=recipe or preset.pretrain, seed=seed,
+        track=EvalDataSpec(source, size=source_track_size(preset), split="test"),
         label=f"pretrain[{preset.name}:{source.name}]")
+    return released_source(config, preset)
+
+
+def released_source(config: RunConfig, preset: Preset) -> RunConfig:
+    """``config``, or the paper's released network that stands for it when the
+    preset's source models are the official ones (``SOURCE=official``)."""
+    if preset.source_weights == "trained":
+        return config
+    from lib.weights import source_for
+
+    return source_for(config, preset.source_weights)
 
 
 def scratch_run(preset: Preset, seed: int = 0, data: TrainingDataSpec | None = None,

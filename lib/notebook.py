@@ -180,29 +180,55 @@ def _summarise(caught) -> list[str]:
     return [f"note: {text} ({n}×)" for text, n in counts.items()]
 
 
-def start(section: str, preset, data_root=None, device="auto") -> Session:
+def start(section: str, preset, data_root=None, device="auto", dry_run=False,
+          source="trained") -> Session:
     """Validate a notebook's parameters (a wrong name or type fails at once,
     naming the valid choices), check that every dataset the preset reads from
     the data root is there (:func:`lib.data.preflight.preflight`: at the paper
     preset one error names every missing dataset, before anything trains; the
     smoke and quick presets read nothing from it) and start the provenance
     clock. An empty ``data_root`` is the default root, never the current
-    directory."""
+    directory. ``dry_run`` shrinks the preset to seconds (:mod:`lib.dry_run`);
+    its runs and rows go to a ``dry_run`` folder of the run cache and of the
+    result store, never beside real ones. ``source="official"`` (paper preset)
+    fine-tunes the paper's released networks instead of pre-training
+    (:mod:`lib.weights`); one that is not imported fails here, saying where to
+    get it and how to import it."""
     from lib.data.preflight import preflight
-    from lib.results import new_build_id
+    from lib.presets import get_run_preset
+    from lib.results import default_results_dir, new_build_id
     from lib.sections import get_section
+    from lib.training.run_cache import default_runs_dir
 
     check_type("preset", preset, str)
     check_type("data_root", data_root, (str, Path), allow_none=True)
     check_type("device", device, str)
-    spec = get_preset(preset)
+    check_type("dry_run", dry_run, bool)
+    check_type("source", source, str)
+    spec = get_run_preset(preset, dry_run, source)
     chosen = get_section(section)
     resolved = resolve_device(device)
     root = Path(data_root).expanduser() if data_root not in (None, "") else None
     preflight(spec, root)
+    folders = ({"runs_dir": default_runs_dir() / "dry_run",
+                "results_dir": default_results_dir() / "dry_run"} if dry_run else {})
+    if source != "trained":
+        _check_imported(chosen, spec, folders.get("runs_dir"))
     return Session(chosen, spec, resolved, root,
-                   Provenance(preset=spec.name, device=describe_device(resolved)),
-                   new_build_id())
+                   Provenance(preset=spec.label, device=describe_device(resolved),
+                              dry_run=dry_run),
+                   new_build_id(), **folders)
+
+
+def _check_imported(section, preset, runs_dir) -> None:
+    """Every released network the section fine-tunes is imported, else one
+    error naming each missing file, where it is published and the import command."""
+    from lib.sections.base import is_config
+    from lib.weights import missing_imports
+
+    missing = missing_imports(filter(is_config, section.planned(preset)), runs_dir)
+    if missing:
+        raise FileNotFoundError("\n".join(missing))
 
 
 def publish_provenance(session: Session) -> str:

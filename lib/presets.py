@@ -9,7 +9,7 @@ scratch 100 epochs at lr 0.1 with dropout 0.3; fine-tuning 10 epochs at lr
 Makefile can validate ``PRESET``, ``DEVICE`` and ``DATA_ROOT`` before anything
 is installed::
 
-    python3 -m lib.presets check quick --device auto --data-root ~/data
+    python3 -m lib.presets check quick --device auto --data-root ~/data [--dry-run 1] [--source trained]
 """
 
 from __future__ import annotations
@@ -88,6 +88,17 @@ class Preset:
     finetune: Recipe
     seeds: tuple = (0,)
     source_variants: tuple = ()  # further sources pre-trained in notebook 00 (label, DataSpec)
+    source_size: int | None = None  # cap on the source's training images (None = all)
+    dry_run: bool = False  # shrunk to seconds by lib.dry_run; its numbers are meaningless
+    # "trained": the source models are pre-trained here; "official": the paper's released
+    # networks stand in for them (lib.weights, imported first), where one was released
+    source_weights: str = "trained"
+
+    @property
+    def label(self) -> str:
+        """The preset's name, marked when it is a dry run or uses the released source models."""
+        return (self.name + " (dry run)" * self.dry_run
+                + ", the paper's released source models" * (self.source_weights == "official"))
 
     def with_changes(self, **changes) -> "Preset":
         return replace(self, **changes)
@@ -162,19 +173,59 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
+def get_run_preset(name: str, dry_run: bool = False, source: str = "trained") -> Preset:
+    """The preset called ``name``, shrunk to its dry run when ``dry_run``
+    (:func:`lib.dry_run.dry_run_preset`), its source models the paper's
+    released ones when ``source="official"`` (paper preset only:
+    :func:`lib.weights.source_for`)."""
+    preset = get_preset(name)
+    check_source(source, name)
+    if source != "trained":
+        preset = replace(preset, source_weights=source)
+    if not dry_run:
+        return preset
+    from lib.dry_run import dry_run_preset
+
+    return dry_run_preset(preset)
+
+
+# What ``SOURCE`` (make book SOURCE=official) can be: the source models trained here, or the
+# paper's released networks (lib.weights), which exist for the paper preset only.
+SOURCE_CHOICES = ("trained", "official")
+
+
+def check_source(source: str, preset: str) -> None:
+    """``source`` is one of :data:`SOURCE_CHOICES`, and ``"official"`` only at the paper preset."""
+    check_choice("source", source, SOURCE_CHOICES)
+    if source == "official" and preset != "paper":
+        raise ValueError(f"source='official' (SOURCE) is not valid at the {preset} preset: the "
+                         "released networks are the paper's (CIFAR, Downsampled ImageNet); use "
+                         "it with PRESET=paper, or source='trained'")
+
+
 # The ``device`` parameter's choices (``lib.devices.resolve_device``; ``cuda:N``
 # names one GPU), here too so that ``check`` runs before torch is installed.
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
-_USAGE = "usage: python -m lib.presets check PRESET [--device DEVICE] [--data-root DATA_ROOT]"
+# ``DRY_RUN`` (make book DRY_RUN=1, lib.dry_run): on, or off (empty by default).
+DRY_RUN_CHOICES = ("1", "true", "yes", "0", "false", "no", "")
+_USAGE = ("usage: python -m lib.presets check PRESET [--device DEVICE] [--data-root DATA_ROOT] "
+          "[--dry-run DRY_RUN] [--source SOURCE]")
 
 
-def check_parameters(preset: str, device: str | None = None, data_root: str | None = None):
+def check_parameters(preset: str, device: str | None = None, data_root: str | None = None,
+                     dry_run: str | None = None, source: str | None = None):
     """What ``make`` validates before anything is installed: the preset, the
     device (``auto``, ``cpu``, ``cuda`` or ``cuda:N``) and a data root that is
     not empty (an empty one would silently be the current directory); each
     bad value raises ``ValueError`` naming the parameter, the value and the
-    valid choices."""
+    valid choices; so do a ``dry_run`` that is not one of
+    :data:`DRY_RUN_CHOICES` and a bad ``source`` (:func:`check_source`)."""
     get_preset(preset)
+    if source is not None:
+        check_source(source, preset)
+    if dry_run is not None and dry_run.lower() not in DRY_RUN_CHOICES:
+        raise ValueError(f"dry_run={dry_run!r} (DRY_RUN) is not valid; valid: 1, true, yes "
+                         "(a dry run), 0, false, no or empty (none)")
     if device is not None:
         base, _, index = device.partition(":")
         if base != "cuda" or not index.isdigit():
@@ -189,11 +240,12 @@ def _main(argv: list[str]) -> int:
         print(_USAGE, file=sys.stderr)
         return 2
     options = dict(zip(argv[2::2], argv[3::2]))
-    if set(options) - {"--device", "--data-root"}:
+    if set(options) - {"--device", "--data-root", "--dry-run", "--source"}:
         print(_USAGE, file=sys.stderr)
         return 2
     try:
-        check_parameters(argv[1], options.get("--device"), options.get("--data-root"))
+        check_parameters(argv[1], options.get("--device"), options.get("--data-root"),
+                         options.get("--dry-run"), options.get("--source"))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

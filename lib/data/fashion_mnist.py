@@ -6,12 +6,16 @@ folder that has them:
 
 1. ``root/fashion-mnist/``
 2. ``root/FashionMNIST/raw/`` (torchvision's layout)
-3. ``/usr/share/datasets/fashion-mnist/`` (Debian's ``dataset-fashion-mnist``)
+3. the project's cache, ``<cache>/fashion_mnist/FashionMNIST/raw/``, where
+   :func:`ensure_downloaded` (``make data``) downloads it with
+   torchvision when no folder has it: the data root is only read
+4. ``/usr/share/datasets/fashion-mnist/`` (Debian's ``dataset-fashion-mnist``)
 """
 
 from __future__ import annotations
 
 import gzip
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 
 from lib.data.base import DatasetInfo, ImageDataset
+from lib.data.cache import cache_dir
 from lib.data.errors import DatasetNotFoundError
 from lib.data.generated import check_split, take_options
 from lib.data.registry import register
@@ -74,7 +79,27 @@ def read_idx(path, ndim: int) -> np.ndarray:
 def candidate_dirs(root) -> list[Path]:
     """Every folder looked at, in order."""
     dirs = [Path(root) / "fashion-mnist", Path(root) / "FashionMNIST" / "raw"]
-    return dirs + [SYSTEM_DIR]
+    return dirs + [cache_dir("fashion_mnist") / "FashionMNIST" / "raw", SYSTEM_DIR]
+
+
+def located(root) -> Path | None:
+    """The first folder of :func:`candidate_dirs` holding all four IDX files, or ``None``."""
+    stems = [f"{p}-{kind}" for p in _PREFIX.values()
+             for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+    return next((d for d in candidate_dirs(root) if all(_find(d, s) for s in stems)), None)
+
+
+def ensure_downloaded(root) -> Path:
+    """The folder holding Fashion-MNIST: one of :func:`candidate_dirs`, else a
+    torchvision download into the project's cache (never into ``root``)."""
+    found = located(root)
+    if found is not None:
+        return found
+    import torchvision
+
+    torchvision.datasets.FashionMNIST(str(cache_dir("fashion_mnist")), train=True, download=True)
+    torchvision.datasets.FashionMNIST(str(cache_dir("fashion_mnist")), train=False, download=True)
+    return located(root)
 
 
 def _find(directory: Path, stem: str) -> Path | None:
@@ -120,3 +145,18 @@ def build_fashion_mnist(split="train", root=".", **options) -> ImageDataset:
         "fashion_mnist", candidate_dirs(root)[0], HOW_TO_GET,
         detail=f"no {prefix}-images-idx3-ubyte[.gz] + {prefix}-labels-idx1-ubyte[.gz] in any "
                f"of: {', '.join(looked)}")
+
+
+def main(argv: list[str]) -> int:
+    """``make data``'s step, given ``[DATA_ROOT]``: say where Fashion-MNIST is, downloading it into the
+    project's cache when no folder has it; 1 and the ways to get it on failure."""
+    root = Path(argv[0]).expanduser() if argv and argv[0] else Path.home() / "data"
+    try:
+        found = ensure_downloaded(root)
+    except Exception as error:  # no network, a bad mirror: say how to get it instead
+        print(f"error: Fashion-MNIST is missing and the download failed ({error}); "
+              f"get it by {HOW_TO_GET}", file=sys.stderr)
+        return 1
+    print(f"Fashion-MNIST: {found}")
+    return 0
+

@@ -2,7 +2,7 @@
 published on-disk format, small but class-complete (design.md §5; the paper's
 data, Hendrycks et al., 2019, §3 and §4)::
 
-    python -m lib.data.miniature DIR [--per-class 2] [--test-per-class 2] [--seed 0]
+    python -m lib.data.miniature DIR [--per-class 3] [--test-per-class 2] [--seed 0]
                                      [--ood-images 10] [--imagenet-format npz|pickle]
                                      [--only NAME ...]
 
@@ -431,7 +431,7 @@ _PLANS = {
 MINIATURE_DATASETS = tuple(_PLANS)
 
 
-def write_miniature(root, per_class: int = 2, test_per_class: int = 2, seed: int = 0,
+def write_miniature(root, per_class: int = 3, test_per_class: int = 2, seed: int = 0,
                     ood_images: int = 10, imagenet_format: str = "npz",
                     datasets: Sequence[str] | None = None) -> list[Written]:
     """Write the miniature of ``datasets`` (default: all of
@@ -495,7 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Write every dataset of the paper preset, small but class-complete, in "
                     "its published on-disk format (nothing is downloaded).")
     parser.add_argument("root", metavar="DIR", help="the data root to write (new or a miniature)")
-    parser.add_argument("--per-class", type=int, default=2, help="train images per class (2)")
+    parser.add_argument("--per-class", type=int, default=3,
+                        help="train images per class (3: the dry run's imbalance needs 3)")
     parser.add_argument("--test-per-class", type=int, default=2, help="test images per class (2)")
     parser.add_argument("--ood-images", type=int, default=10, help="images per OOD folder (10)")
     parser.add_argument("--seed", type=int, default=0, help="shuffle and pattern seed (0)")

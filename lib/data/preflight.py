@@ -128,6 +128,10 @@ def main(argv: list[str]) -> int:
         found = preflight(argv[0], root)
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
+        if isinstance(error, MissingDatasetsError):
+            print("(to check the code path without the data: python -m lib.data.miniature DIR "
+                  "writes a miniature root in the same formats, for make book DRY_RUN=1 "
+                  "DATA_ROOT=DIR)", file=sys.stderr)
         return 1
     if found:
         print(f"data root {resolve_root(root)}: all {len(found)} dataset(s) of the {argv[0]} "

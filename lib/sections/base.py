@@ -24,6 +24,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from lib.dry_run import settings_at
 from lib.presets import PRESETS, Preset
 from lib.registry import Registry
 from lib.training.run_config import RunConfig
@@ -139,10 +140,11 @@ class Section:
         per_preset(self.name, self.settings)
 
     def settings_for(self, preset: str | Preset):
-        """The section's settings at ``preset`` (a name or a :class:`Preset`)."""
+        """The section's settings at ``preset`` (a name or a :class:`Preset`;
+        a dry-run preset gets them shrunk, :mod:`lib.dry_run`)."""
         name = preset if isinstance(preset, str) else preset.name
         check_choice("preset", name, PRESETS)
-        return self.settings[name]
+        return settings_at(self.settings, PRESETS[name] if isinstance(preset, str) else preset)
 
     def planned(self, preset: str | Preset) -> list:
         """:meth:`plan` with parents added first and duplicates removed."""

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from lib.claims import Claim, arm_band, seed_count
+from lib.dry_run import settings_at
 from lib.evaluation.calibration import calibration_evaluation
 from lib.experiments import target_test_data, target_train_data
 from lib.presets import Preset
@@ -89,7 +90,7 @@ SETTINGS = per_preset(NAME, {name: CalibrationSettings(targets)
 def plan(preset: Preset) -> list[RunConfig]:
     """Every target and seed, from scratch and fine-tuned, on the training set
     without its hold-out."""
-    s = SETTINGS[preset.name]
+    s = settings_at(SETTINGS, preset)
     return uncertainty_plan(s.targets, preset, lambda target: s.train_data(preset, target))
 
 

@@ -32,6 +32,7 @@ import pandas as pd
 
 from lib.claims import Claim, arm_band, binomial_se, hanley_mcneil_se, seed_count
 from lib.data import dataset_info
+from lib.dry_run import settings_at
 from lib.evaluation.ood import SCORES, OODSetSpec, ood_rows
 from lib.experiments import finetune_run, scratch_run, source_run, target_test_data
 from lib.presets import TINY_IMAGENET_SOURCE, Preset
@@ -180,7 +181,7 @@ SETTINGS = per_preset(NAME, {
 
 def plan(preset: Preset) -> list[RunConfig]:
     """The tracked from-scratch and fine-tuned run of every target and seed."""
-    return uncertainty_plan(SETTINGS[preset.name].targets, preset)
+    return uncertainty_plan(settings_at(SETTINGS, preset).targets, preset)
 
 
 # -- run --------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from lib.claims import Claim, arm_band, binomial_se, seed_count
+from lib.dry_run import settings_at
 from lib.evaluation.clean import clean_evaluation
 from lib.experiments import finetune_run, scratch_run, source_run, target_test_data
 from lib.presets import PRESETS, Preset
@@ -108,7 +109,7 @@ def target_runs(preset: Preset, settings: PretrainingSettings) -> dict:
 
 def plan(preset: Preset) -> list:
     """The source run, its variants, then both arms on every target."""
-    settings = SETTINGS[preset.name]
+    settings = settings_at(SETTINGS, preset)
     variants = [source_run(preset, source=spec)
                 for spec in variant_specs(preset, settings).values()]
     return [source_run(preset), *variants, *target_runs(preset, settings).values()]

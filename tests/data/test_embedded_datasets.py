@@ -53,6 +53,29 @@ def write_fashion(folder, n=5, gz=True, magic=None):
 @pytest.fixture
 def no_system_copy(monkeypatch, tmp_path):
     monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "no-system-copy")
+    monkeypatch.setenv("CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_fashion_mnist_downloads_into_the_cache_never_the_root(tmp_path, no_system_copy,
+                                                                monkeypatch):
+    """``make data`` without Debian's package: torchvision's download goes to
+    the project's cache; the data root is only read (issue 14, item 5)."""
+    import torchvision
+
+    calls = []
+
+    def fake_download(root, train, download):
+        calls.append((root, train, download))
+        write_fashion(tmp_path / "cache" / "fashion_mnist" / "FashionMNIST" / "raw")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", fake_download)
+    root = tmp_path / "data"
+    assert fashion_mnist.main([str(root)]) == 0
+    assert calls and all(c[0] == str(tmp_path / "cache" / "fashion_mnist") and c[2]
+                         for c in calls)
+    assert not root.exists()
+    assert len(get_dataset("fashion_mnist", "test", root=root)) == 5
+    assert fashion_mnist.main([str(root)]) == 0 and len(calls) == 2  # found: no new download
 
 
 @pytest.mark.parametrize("gz", [True, False])

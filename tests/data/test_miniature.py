@@ -240,7 +240,7 @@ def test_command_line_writes_and_reports(tmp_path):
     out = result.stdout
     for name in MINIATURE_DATASETS:
         assert re.search(rf"^\s+{name}\s", out, re.M), name
-    assert re.search(r"imagenet32\s+1000 classes\s+train 2000, test 2000", out)
+    assert re.search(r"imagenet32\s+1000 classes\s+train 3000, test 2000", out)
     total = re.search(r"^total ([\d.]+) MB in (.+)$", out, re.M)
     assert total and Path(total.group(2)) == target
     assert 0 < float(total.group(1)) < 10  # a few MB
