@@ -83,3 +83,31 @@ def test_unknown_architecture_lists_the_choices():
     with pytest.raises(ValueError, match="wrn-40-2"):
         build_model("resnet-50", 10)
     assert set(ARCHITECTURES) >= {"wrn-40-2", "wrn-28-10", "wrn-16-1"}
+
+
+def test_normalization_is_a_parameter_of_the_model():
+    """A model built with another normalization computes the default model's
+    function on the re-normalized input (issue 15, item 2)."""
+    from lib.models import OFFICIAL_NORMALIZATION
+    from lib.models.normalization import RGB_MEAN, RGB_STD
+
+    torch.manual_seed(0)
+    official = build_model("wrn-10-1", 10, 3, normalization=OFFICIAL_NORMALIZATION).eval()
+    default = build_model("wrn-10-1", 10, 3).eval()
+    default.load_state_dict({k: v for k, v in official.state_dict().items()
+                             if not k.startswith("pixel_")})
+    assert default.default_normalization and not official.default_normalization
+    x = torch.rand(2, 3, 32, 32)
+    mean, std = torch.tensor(RGB_MEAN).view(1, 3, 1, 1), torch.tensor(RGB_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(official(x), default((x - 0.5) / 0.5 * std + mean), atol=1e-5)
+
+
+@pytest.mark.parametrize("normalization,message", [
+    (((0.5,), (0.5,)), "in_channels=3"),
+    (((0.5, 0.5, 0.5), (0.5, 0.0, 0.5)), "positive"),
+    (((0.5, 0.5), (0.5, 0.5)), "one value per channel"),
+])
+def test_bad_normalization_names_the_problem(normalization, message):
+    with pytest.raises(ValueError, match=message):
+        build_model("wrn-10-1", 10, 3, normalization=normalization)

@@ -20,8 +20,10 @@ def architecture_names() -> list[str]:
 
 
 def build_model(name: str, num_classes: int, in_channels: int = 3,
-                dropout: float = 0.0) -> WideResNet:
-    """Build the registered architecture ``name``."""
+                dropout: float = 0.0, normalization=None) -> WideResNet:
+    """Build the registered architecture ``name`` (``normalization``: ``None``
+    for the default, see :mod:`lib.models.normalization`)."""
     check_choice("architecture", name, ARCHITECTURES)
     depth, width = ARCHITECTURES[name]
-    return wide_resnet(depth, width, num_classes, in_channels=in_channels, dropout=dropout)
+    return wide_resnet(depth, width, num_classes, in_channels=in_channels, dropout=dropout,
+                       normalization=normalization)

@@ -3,8 +3,12 @@ architecture of every experiment in the paper (WRN-40-2 for §3.1, §3.2 and §4
 WRN-28-10 for §3.3).
 
 Inputs are pixels in [0, 1]: per-channel normalization happens inside the
-model (design.md §7), so attacks can work in pixel space. Dropout sits between
-the two 3×3 convolutions of a block, as in the original WRN.
+model (design.md §7), so attacks can work in pixel space. The normalization
+(:mod:`lib.models.normalization`) is part of the model's identity: a model
+whose normalization is not the default carries it in its ``state_dict``
+(``pixel_mean``, ``pixel_std``), so checkpoints and fine-tuned children keep
+it; a default model's ``state_dict`` is what it always was. Dropout sits
+between the two 3×3 convolutions of a block, as in the original WRN.
 """
 
 from __future__ import annotations
@@ -13,13 +17,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lib.models.normalization import (
+    GRAY_MEAN,
+    GRAY_STD,
+    RGB_MEAN,
+    RGB_STD,
+    Normalization,
+    as_normalization,
+    default_normalization,
+)
 from lib.validation import check_range, check_type
 
-# Per-channel statistics used for the in-model normalization. Any fixed affine
-# map works for training; CIFAR's is the conventional choice for RGB and a
-# neutral 0.5/0.25 for single-channel inputs.
-RGB_MEAN, RGB_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-GRAY_MEAN, GRAY_STD = (0.5,), (0.25,)
+__all__ = ["GRAY_MEAN", "GRAY_STD", "RGB_MEAN", "RGB_STD", "WideResNet", "wide_resnet"]
+_NORMALIZATION_KEYS = ("pixel_mean", "pixel_std")
 
 
 class _BasicBlock(nn.Module):
@@ -50,10 +60,12 @@ class _BasicBlock(nn.Module):
 class WideResNet(nn.Module):
     """WRN-depth-k. ``features(x)`` gives the pooled penultimate features;
     ``classifier`` is the final ``nn.Linear`` (replace it to fine-tune on a new
-    label set, see :meth:`replace_classifier`)."""
+    label set, see :meth:`replace_classifier`). ``normalization``: ``None``
+    (the default for ``in_channels``), a :class:`Normalization` or a
+    ``(mean, std)`` pair."""
 
     def __init__(self, depth: int, widen_factor: int, num_classes: int,
-                 in_channels: int = 3, dropout: float = 0.0):
+                 in_channels: int = 3, dropout: float = 0.0, normalization=None):
         super().__init__()
         check_type("depth", depth, int)
         check_type("widen_factor", widen_factor, int)
@@ -68,9 +80,11 @@ class WideResNet(nn.Module):
             raise ValueError(f"in_channels={in_channels!r} is not valid; choose one of: 1, 3")
         check_range("dropout", dropout, 0.0, 1.0)
         self.depth, self.widen_factor, self.dropout = depth, widen_factor, float(dropout)
-        mean, std = (RGB_MEAN, RGB_STD) if in_channels == 3 else (GRAY_MEAN, GRAY_STD)
-        self.register_buffer("pixel_mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        self.in_channels = in_channels
+        self.normalization = as_normalization(normalization, in_channels)
+        mean, std = self.normalization.tensors()
+        self.register_buffer("pixel_mean", mean, persistent=False)
+        self.register_buffer("pixel_std", std, persistent=False)
 
         blocks_per_group = (depth - 4) // 6
         widths = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
@@ -101,6 +115,47 @@ class WideResNet(nn.Module):
     def num_classes(self) -> int:
         return self.classifier.out_features
 
+    @property
+    def default_normalization(self) -> bool:
+        """Whether the model normalizes as every model trained here does."""
+        return self.normalization == default_normalization(self.in_channels)
+
+    def set_normalization(self, normalization) -> None:
+        """Normalize inputs by ``normalization`` from now on (see the class)."""
+        self.normalization = as_normalization(normalization, self.in_channels)
+        mean, std = self.normalization.tensors()
+        with torch.no_grad():
+            self.pixel_mean.copy_(mean)
+            self.pixel_std.copy_(std)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        if not self.default_normalization:  # default models keep their old state_dict
+            for name in _NORMALIZATION_KEYS:
+                tensor = getattr(self, name)
+                destination[prefix + name] = tensor if keep_vars else tensor.detach()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        """A state_dict without ``pixel_mean``/``pixel_std`` was saved by a
+        default model: loading it restores the default normalization."""
+        found = [state_dict.get(prefix + name) for name in _NORMALIZATION_KEYS]
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        for name in _NORMALIZATION_KEYS:
+            if prefix + name in unexpected_keys:
+                unexpected_keys.remove(prefix + name)
+        if (found[0] is None) != (found[1] is None):
+            error_msgs.append(f"{prefix}pixel_mean and {prefix}pixel_std must both be present "
+                              "or both absent")
+        elif found[0] is None:
+            self.set_normalization(None)
+        else:
+            try:
+                self.set_normalization(Normalization.from_tensors(*found))
+            except ValueError as error:
+                error_msgs.append(f"{prefix}pixel_mean/pixel_std: {error}")
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled penultimate features of pixels ``x`` in [0, 1] (N×C×H×W)."""
         x = (x - self.pixel_mean) / self.pixel_std
@@ -129,6 +184,6 @@ class WideResNet(nn.Module):
 
 
 def wide_resnet(depth: int, widen_factor: int, num_classes: int, in_channels: int = 3,
-                dropout: float = 0.0) -> WideResNet:
+                dropout: float = 0.0, normalization=None) -> WideResNet:
     """Build WRN-``depth``-``widen_factor`` (design.md §6)."""
-    return WideResNet(depth, widen_factor, num_classes, in_channels, dropout)
+    return WideResNet(depth, widen_factor, num_classes, in_channels, dropout, normalization)

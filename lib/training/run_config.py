@@ -2,7 +2,10 @@
 
 A :class:`RunConfig` holds everything that determines the trained weights; its
 :meth:`RunConfig.key` hashes that (plus the engine version) into the run
-cache's key. Human labels are not part of the key.
+cache's key. Human labels are not part of the key. Two fields enter the key
+only when set, so every key that existed before them is unchanged (issue 15):
+the input normalization when it is not the default, and the released file an
+imported run stands for.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from dataclasses import dataclass, field
 from lib.data import get_dataset
 from lib.data.base import ImageDataset
 from lib.data.subsets import split_holdout, stratified_subset
-from lib.models import ARCHITECTURES
+from lib.models import ARCHITECTURES, Normalization
+from lib.models.normalization import as_normalization, default_normalization
 from lib.presets import DataSpec, Recipe
 from lib.registry import Registry
 from lib.training.engine import ENGINE_VERSION
@@ -91,6 +95,13 @@ class RunConfig:
     ``init`` is the run whose weights start this one (fine-tuning: a new
     classifier replaces the old); ``None`` trains from scratch. ``track``
     evaluates this test set after every epoch (training curves, Figures 1 and 4).
+
+    ``normalization`` (:mod:`lib.models.normalization`; ``None`` = the default
+    for ``in_channels``) is the model's input normalization when it starts
+    from scratch; a fine-tuned run inherits its parent's (it travels in the
+    parent's weights) and leaves it ``None``. ``released`` names the released
+    file (:data:`lib.weights.RELEASES`) whose imported weights this run is:
+    such a run is imported by ``python -m lib.weights import``, never trained.
     """
 
     architecture: str
@@ -103,15 +114,38 @@ class RunConfig:
     objective_params: tuple = ()
     track: EvalDataSpec | None = None
     label: str = field(default="", compare=False)
+    normalization: Normalization | None = None
+    released: str = ""
 
     def __post_init__(self):
         check_choice("architecture", self.architecture, ARCHITECTURES)
         check_choice("objective", self.objective, objective_names())
         check_choice("in_channels", self.in_channels, (1, 3))
+        if self.normalization is not None:
+            norm = as_normalization(self.normalization, self.in_channels)
+            if self.init is not None and norm != self.init.model_normalization:
+                raise ValueError(
+                    f"normalization={norm.to_dict()} differs from the parent run's "
+                    f"{self.init.model_normalization.to_dict()}: a fine-tuned run inherits "
+                    "its parent's normalization; leave normalization=None")
+            # The default is stored as None, so it never enters the key.
+            object.__setattr__(self, "normalization",
+                               None if norm == default_normalization(self.in_channels) else norm)
+
+    @property
+    def model_normalization(self) -> Normalization:
+        """The normalization of this run's model: its own, else its parent's,
+        else the default for ``in_channels``."""
+        if self.normalization is not None:
+            return self.normalization
+        if self.init is not None:
+            return self.init.model_normalization
+        return default_normalization(self.in_channels)
 
     def to_dict(self) -> dict:
-        """Everything that determines the weights (the label excluded)."""
-        return {
+        """Everything that determines the weights (the label excluded); a
+        default normalization and an empty ``released`` are left out."""
+        out = {
             "architecture": self.architecture, "in_channels": self.in_channels,
             "data": self.data.to_dict(), "recipe": self.recipe.to_dict(), "seed": self.seed,
             "init": None if self.init is None else self.init.key(),
@@ -119,6 +153,11 @@ class RunConfig:
             "track": None if self.track is None else self.track.to_dict(),
             "engine_version": ENGINE_VERSION,
         }
+        if self.normalization is not None:
+            out["normalization"] = self.normalization.to_dict()
+        if self.released:
+            out["released"] = self.released
+        return out
 
     def key(self) -> str:
         """sha256 of the canonical JSON of :meth:`to_dict` (first 16 hex digits)."""

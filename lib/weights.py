@@ -1,0 +1,397 @@
+"""The authors' released networks: what was published, and their import into
+the run cache (issue 15, items 3 and 6)::
+
+    python -m lib.weights list
+    python -m lib.weights import FILE --as NAME [--trust] [--runs-dir DIR]
+    python -m lib.weights fixture NAME FILE [--seed N]
+
+``import`` checks the file's hash, converts it with
+:func:`lib.models.official.official_wrn_from_state_dict` (wrong architecture
+or class count, truncated or non-checkpoint files fail there, naming the file)
+and stores it as the run :func:`released_run` ``(NAME)`` of the run cache
+(``<runs dir>/<key>/model.pt`` and its manifest, :func:`save_verified`), so
+``train_or_load`` returns it like any trained run. With ``SOURCE=official``,
+:func:`source_for` puts the released source models in place of the paper
+preset's pre-training runs: every section then fine-tunes from them.
+
+Verification: the official repository's files are checked against their git
+blob SHA-1 at commit 10cd02a (sha1 of ``b"blob <size>\\0"`` + content, what
+``git ls-tree`` prints). Files published without a hash (the adversarially
+pre-trained WRN-28-10 on Google Drive, RobustBench's ``Hendrycks2019Using``)
+need ``--trust`` at their first import, which records their sha256 in the
+run's manifest; later imports under that name are checked against it. A
+file whose hash is unknown or different is refused unless ``--trust`` is
+given, and the manifest then says ``"trusted": true``.
+
+``fixture`` writes a randomly initialised network of a release's architecture
+in the official layout (:func:`write_fixture`): fixture weights for the paper
+preset's dry run, imported with ``--trust``; its numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from lib.atomic_io import atomic_write_bytes, atomic_write_json
+from lib.models import ARCHITECTURES, OFFICIAL_NORMALIZATION, build_model
+from lib.models.official import (
+    official_state_dict,
+    official_wrn_from_state_dict,
+    read_state_dict,
+)
+from lib.presets import SOURCE_CHOICES, DataSpec, Recipe
+from lib.provenance import git_commit, utc_now
+from lib.training.checkpoints import CorruptCheckpointError, read_manifest, save_verified
+from lib.training.run_cache import default_runs_dir, train_or_load
+from lib.training.run_config import EvalDataSpec, RunConfig, TrainingDataSpec
+from lib.validation import check_choice
+
+OFFICIAL_REPO = "https://github.com/hendrycks/pre-training"
+OFFICIAL_COMMIT = "10cd02a"
+ADVERSARIAL_DRIVE = "https://drive.google.com/drive/folders/1bqipqqZF8hTcEP4Kn0lb8TfH4Sny6ANX"
+ROBUSTBENCH = "https://github.com/RobustBench/robustbench"
+SOURCES = SOURCE_CHOICES  # what SOURCE= (the pre-trained source models) can be
+
+
+class UnverifiedFileError(ValueError):
+    """A file whose hash is unknown or differs from the published one (pass ``--trust``)."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """One released network. ``where``: where it is published (``path`` in
+    it); ``git_blob_sha1``: its hash in the official repository (empty: none
+    was published); ``dataset``: what it was trained on; ``source``: whether it
+    is a pre-trained source model (what ``SOURCE=official`` substitutes);
+    ``num_classes=None``: read from the file's classifier; ``recipe``: the
+    official script's defaults, for the record (it is never trained here)."""
+
+    name: str
+    what: str
+    where: str
+    path: str
+    architecture: str
+    dataset: DataSpec
+    num_classes: int | None
+    recipe: Recipe
+    git_blob_sha1: str = ""
+    source: bool = False
+    objective: str = "cross_entropy"
+
+    @property
+    def depth_width(self) -> tuple[int, int]:
+        return ARCHITECTURES[self.architecture]
+
+
+_SOURCE_RECIPE = Recipe(epochs=100, lr=0.1, batch_size=256)  # downsampled_train/baseline.py
+_TUNE_RECIPE = Recipe(epochs=10, lr=0.001)                    # uncertainty/CIFAR/tune.py
+_BASELINE_RECIPE = Recipe(epochs=100, lr=0.1, dropout=0.3)    # uncertainty/CIFAR/baseline.py
+_ADV_TUNE_RECIPE = Recipe(epochs=5, lr=0.001)                 # robustness/adversarial/tune.py
+
+_RELEASES = (
+    Release("imagenet32-wrn-40-2",
+            "WRN-40-2 pre-trained 100 epochs on Downsampled ImageNet 32×32 (the paper's "
+            "source model, §3 and §4)",
+            OFFICIAL_REPO, "downsampled_train/snapshots/40_2/imagenet_wrn_baseline_epoch_99.pt "
+            "(the same file: uncertainty/CIFAR/snapshots/imagenet/)",
+            "wrn-40-2", DataSpec.of("imagenet32"), 1000, _SOURCE_RECIPE,
+            "a78cb7db41227a929e557ab81e12ff02d518949c", source=True),
+    Release("imagenet32-no-cifar10-wrn-40-2",
+            "WRN-40-2 pre-trained on Downsampled ImageNet 32×32 without the CIFAR-10-related "
+            "classes (§3.1); its class count is read from the file",
+            OFFICIAL_REPO, "downsampled_train/snapshots/40_2/cifar10_excluded/"
+            "imagenet_wrn_baseline_epoch_99.pt (the same file: "
+            "uncertainty/CIFAR/snapshots/imagenet/cifar10_excluded/)",
+            "wrn-40-2", DataSpec.of("imagenet32", exclude="cifar10_related"), None,
+            _SOURCE_RECIPE, "d947554cf5c08bee41fa1468bf57090a9480d876", source=True),
+    Release("cifar10-tuned-wrn-40-2",
+            "the ImageNet 32×32 WRN-40-2 fine-tuned 10 epochs on CIFAR-10 (§4)",
+            OFFICIAL_REPO, "uncertainty/CIFAR/snapshots/tuned/cifar10_wrn_baseline_epoch_9.pt",
+            "wrn-40-2", DataSpec.of("cifar10"), 10, _TUNE_RECIPE,
+            "eadf22652f03216e89ced89e6a695b37c312d7b6"),
+    Release("cifar100-tuned-wrn-40-2",
+            "the ImageNet 32×32 WRN-40-2 fine-tuned 10 epochs on CIFAR-100 (§4)",
+            OFFICIAL_REPO, "uncertainty/CIFAR/snapshots/tuned/cifar100_wrn_baseline_epoch_9.pt",
+            "wrn-40-2", DataSpec.of("cifar100"), 100, _TUNE_RECIPE,
+            "54a5960aec8d2338dea2e929a53b8070135b3d73"),
+    Release("cifar10-baseline-wrn-40-2",
+            "WRN-40-2 trained from scratch 100 epochs on CIFAR-10, dropout 0.3 (§4)",
+            OFFICIAL_REPO,
+            "uncertainty/CIFAR/snapshots/baseline/cifar10_wrn_baseline_epoch_99.pt",
+            "wrn-40-2", DataSpec.of("cifar10"), 10, _BASELINE_RECIPE,
+            "79776563d2e812a1308b3f51ceefdced372104f5"),
+    Release("cifar100-baseline-wrn-40-2",
+            "WRN-40-2 trained from scratch 100 epochs on CIFAR-100, dropout 0.3 (§4)",
+            OFFICIAL_REPO,
+            "uncertainty/CIFAR/snapshots/baseline/cifar100_wrn_baseline_epoch_99.pt",
+            "wrn-40-2", DataSpec.of("cifar100"), 100, _BASELINE_RECIPE,
+            "6b7303d41a1af6f2bac72b30a891cbfad931fee0"),
+    Release("tiny-imagenet-baseline-wrn-40-2",
+            "WRN-40-2 trained from scratch 100 epochs on Tiny ImageNet (64×64, §4)",
+            OFFICIAL_REPO, "uncertainty/TinyImageNet/snapshots/baseline/wrn_baseline_epoch_99.pt",
+            "wrn-40-2", DataSpec.of("tiny_imagenet"), 200, _BASELINE_RECIPE,
+            "efe7407e8bde9024b3181d8a7a81b9c850879380"),
+    Release("tiny-imagenet-tuned-wrn-40-2",
+            "WRN-40-2 pre-trained on Downsampled ImageNet 64×64 without the Tiny ImageNet "
+            "classes, fine-tuned 20 epochs on Tiny ImageNet (§4)",
+            OFFICIAL_REPO, "uncertainty/TinyImageNet/snapshots/tune/wrn_baseline_epoch_19.pt",
+            "wrn-40-2", DataSpec.of("tiny_imagenet"), 200, Recipe(epochs=20, lr=0.001),
+            "732cf7b4aee36ee9bf0a29d62f625fe7ae13428c"),
+    Release("imagenet32-adversarial-wrn-28-10",
+            "WRN-28-10 adversarially pre-trained 100 epochs on Downsampled ImageNet 32×32 "
+            "against untargeted PGD-10 (§3.3; about 15 GPU-days)",
+            ADVERSARIAL_DRIVE, "the snapshot folder of robustness/adversarial/README.md "
+            "(imagenet_unt_10)",
+            "wrn-28-10", DataSpec.of("imagenet32"), 1000, _SOURCE_RECIPE,
+            source=True, objective="adversarial"),
+    Release("robustbench-hendrycks2019using-cifar10",
+            "the adversarially pre-trained WRN-28-10 adversarially fine-tuned on CIFAR-10 "
+            "(§3.3, Table 3), as RobustBench serves it",
+            ROBUSTBENCH, "robustbench.utils.load_model('Hendrycks2019Using', "
+            "dataset='cifar10', threat_model='Linf')",
+            "wrn-28-10", DataSpec.of("cifar10"), 10, _ADV_TUNE_RECIPE, objective="adversarial"),
+    Release("robustbench-hendrycks2019using-cifar100",
+            "the adversarially pre-trained WRN-28-10 adversarially fine-tuned on CIFAR-100 "
+            "(§3.3, Table 3), as RobustBench serves it",
+            ROBUSTBENCH, "robustbench.utils.load_model('Hendrycks2019Using', "
+            "dataset='cifar100', threat_model='Linf')",
+            "wrn-28-10", DataSpec.of("cifar100"), 100, _ADV_TUNE_RECIPE, objective="adversarial"),
+)
+RELEASES: dict[str, Release] = {r.name: r for r in _RELEASES}
+
+
+def release_names() -> list[str]:
+    return list(RELEASES)
+
+
+def get_release(name: str) -> Release:
+    """The release called ``name``; an unknown one fails listing them all."""
+    check_choice("name", name, RELEASES)
+    return RELEASES[name]
+
+
+# -- the run a released file is -----------------------------------------------------------
+
+def released_run(name: str) -> RunConfig:
+    """The run cache's config of the released file ``name``: its architecture,
+    its training data (a source's held-out test set tracked, like
+    :func:`lib.experiments.source_run`), the official normalization and
+    ``released=name``. It does not depend on any preset, so one import serves
+    the paper preset and its dry run alike."""
+    from lib.experiments import SOURCE_TRACK_SIZE
+
+    r = get_release(name)
+    track = (EvalDataSpec(r.dataset, size=SOURCE_TRACK_SIZE, split="test") if r.source
+             else EvalDataSpec(r.dataset))
+    return RunConfig(architecture=r.architecture, in_channels=3, data=TrainingDataSpec(r.dataset),
+                     recipe=r.recipe, objective=r.objective, track=track,
+                     normalization=OFFICIAL_NORMALIZATION, released=name,
+                     label=f"released[{name}]")
+
+
+def released_counterpart(config: RunConfig) -> RunConfig | None:
+    """The released source model that stands for the pre-training run
+    ``config`` (same architecture, source dataset and objective), or ``None``."""
+    if config.released:
+        return None
+    for r in _RELEASES:
+        if (r.source and r.architecture == config.architecture and config.in_channels == 3
+                and r.dataset == config.data.dataset and r.objective == config.objective):
+            return released_run(r.name)
+    return None
+
+
+def source_for(config: RunConfig, source: str = "trained") -> RunConfig:
+    """The pre-training run ``config`` when ``source="trained"``; with
+    ``"official"`` its released counterpart where there is one
+    (:func:`released_counterpart`; a source without one, e.g. the 64×64 one
+    without Tiny ImageNet classes, stays trained)."""
+    check_choice("source", source, SOURCES)
+    if source == "trained":
+        return config
+    return released_counterpart(config) or config
+
+
+def run_dir(name: str, runs_dir=None) -> Path:
+    return Path(runs_dir or default_runs_dir()) / released_run(name).key()
+
+
+def missing_message(name: str, runs_dir=None) -> str:
+    """What to do when the released ``name`` is not imported in ``runs_dir``."""
+    r = get_release(name)
+    return (f"the released model {name!r} ({r.what}) is not imported: no "
+            f"{run_dir(name, runs_dir) / 'model.pt'}. Download {r.path} from {r.where}, then "
+            f"run: python -m lib.weights import FILE --as {name}")
+
+
+def missing_imports(configs, runs_dir=None) -> list[str]:
+    """:func:`missing_message` for every released run among ``configs`` (and
+    their ``init`` ancestors) that ``runs_dir`` lacks, each once."""
+    out, seen = [], set()
+    for config in configs:
+        while config is not None:
+            if getattr(config, "released", "") and config.released not in seen:
+                seen.add(config.released)
+                if not (run_dir(config.released, runs_dir) / "model.pt").is_file():
+                    out.append(missing_message(config.released, runs_dir))
+            config = getattr(config, "init", None)
+    return out
+
+
+def imported_run(name: str, runs_dir=None, device="cpu"):
+    """The imported released model ``name`` as a
+    :class:`~lib.training.run_cache.TrainedRun`; when it is not imported,
+    ``FileNotFoundError`` says where to get it and how to import it."""
+    if missing_imports([released_run(name)], runs_dir):
+        raise FileNotFoundError(missing_message(name, runs_dir))
+    return train_or_load(released_run(name), runs_dir=runs_dir, device=device, verbose=False)
+
+
+# -- import -------------------------------------------------------------------------------
+
+def file_hashes(path) -> dict:
+    """``git_blob_sha1`` (what ``git ls-tree`` prints for the file) and ``sha256``."""
+    path = Path(path)
+    blob, sha256 = hashlib.sha1(b"blob %d\0" % path.stat().st_size), hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            blob.update(chunk)
+            sha256.update(chunk)
+    return {"git_blob_sha1": blob.hexdigest(), "sha256": sha256.hexdigest()}
+
+
+def _recorded_sha256(name: str, runs_dir) -> str:
+    """The sha256 recorded by an earlier import of ``name`` (empty: none)."""
+    try:
+        return str(read_manifest(run_dir(name, runs_dir) / "model.pt").get("file_sha256", ""))
+    except CorruptCheckpointError:
+        return ""
+
+
+def verify(path, name: str, trust: bool = False, runs_dir=None) -> dict:
+    """Check the file at ``path`` against what is known of the release
+    ``name``; returns its hashes and how it was verified (``verified_by``:
+    ``"git_blob_sha1"``, ``"recorded_sha256"`` or ``"trust"``). An unknown or
+    different hash raises :class:`UnverifiedFileError` unless ``trust``."""
+    r = get_release(name)
+    hashes = file_hashes(path)
+    if r.git_blob_sha1:
+        known, found, kind = r.git_blob_sha1, hashes["git_blob_sha1"], "git blob SHA-1"
+        where = f"the official repository at {OFFICIAL_COMMIT} ({r.path})"
+        by = "git_blob_sha1"
+    else:
+        known, found, kind = _recorded_sha256(name, runs_dir), hashes["sha256"], "sha256"
+        where = "its first import here (recorded in the run's manifest)"
+        by = "recorded_sha256"
+    if known and found == known:
+        return {**hashes, "verified_by": by, "trusted": False}
+    if not trust:
+        if known:
+            problem = (f"{path} has {kind} {found}, but {name!r} has {known} in {where}: a "
+                       "different or damaged file")
+        else:
+            problem = (f"{path} (sha256 {found}): {name!r} was published without a hash and "
+                       "has not been imported here before, so the file cannot be verified")
+        raise UnverifiedFileError(
+            f"{problem}. Download it again from {r.where} ({r.path}), or pass --trust to "
+            "import it anyway (the manifest records that it was trusted)")
+    return {**hashes, "verified_by": "trust", "trusted": True}
+
+
+def import_release(path, name: str, trust: bool = False, runs_dir=None):
+    """Verify (:func:`verify`), convert and store the released file ``path``
+    as the run :func:`released_run` ``(name)``; returns the loaded
+    :class:`~lib.training.run_cache.TrainedRun` (read back through
+    ``train_or_load``, as every section will)."""
+    r = get_release(name)
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no file at {path}; {name!r} is published at {r.where} "
+                                f"({r.path})")
+    checked = verify(path, name, trust, runs_dir)
+    depth, width = r.depth_width
+    model = official_wrn_from_state_dict(read_state_dict(path), depth, width, r.num_classes,
+                                         source=str(path))
+    config = released_run(name)
+    key, folder = config.key(), run_dir(name, runs_dir)
+    info = {"released": name, "imported_from": str(path), "published_at": r.where,
+            "published_path": r.path, "file_git_blob_sha1": checked["git_blob_sha1"],
+            "file_sha256": checked["sha256"], "verified_by": checked["verified_by"],
+            "trusted": checked["trusted"], "normalization": model.normalization.to_dict(),
+            "commit": git_commit(), "date": utc_now(), "label": config.label}
+    payload = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
+               "num_classes": model.num_classes, "history": [], "wall_time_s": 0.0,
+               "info": info}
+    save_verified(folder / "model.pt", payload, key, extra=info)
+    atomic_write_json(folder / "config.json", {"key": key, "label": config.label,
+                                               "config": config.to_dict()})
+    return train_or_load(config, runs_dir=runs_dir, device="cpu", verbose=False)
+
+
+def write_fixture(name: str, path, seed: int = 0) -> Path:
+    """A randomly initialised (``seed``) network of release ``name``'s
+    architecture and class count (1,000 where the file decides), saved in the
+    official layout to ``path`` (atomically); returns the path."""
+    r = get_release(name)
+    torch.manual_seed(seed)
+    model = build_model(r.architecture, r.num_classes or 1000, 3)
+    buffer = io.BytesIO()
+    torch.save(official_state_dict(model), buffer)
+    path = Path(path).expanduser()
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+# -- command line -------------------------------------------------------------------------
+
+def _list(runs_dir) -> None:
+    for r in _RELEASES:
+        state = "imported" if not missing_imports([released_run(r.name)], runs_dir) else "-"
+        print(f"{r.name:42s} {state:9s} {r.what}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lib.weights",
+                                     description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="the released files and whether they are imported")
+    listing.add_argument("--runs-dir", default=None)
+    imp = commands.add_parser("import", help="verify a released file and store it as a run")
+    imp.add_argument("file")
+    imp.add_argument("--as", dest="name", required=True, metavar="NAME",
+                     help="one of: " + ", ".join(RELEASES))
+    imp.add_argument("--trust", action="store_true",
+                     help="import a file whose hash is unknown or different (recorded)")
+    imp.add_argument("--runs-dir", default=None, help="the run cache (default: $RUNS_DIR or runs/)")
+    fixture = commands.add_parser("fixture", help="write random weights of a release's "
+                                                  "architecture in the official layout")
+    fixture.add_argument("name", metavar="NAME", help="one of: " + ", ".join(RELEASES))
+    fixture.add_argument("file")
+    fixture.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        _list(args.runs_dir)
+        return 0
+    try:
+        if args.command == "fixture":
+            written = write_fixture(args.name, args.file, args.seed)
+            print(f"wrote fixture weights for {args.name}: {written}")
+            return 0
+        run = import_release(args.file, args.name, args.trust, args.runs_dir)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    trusted = " (trusted, not verified)" if run.info.get("trusted") else ""
+    print(f"imported {args.file} as {args.name}{trusted}: run {run.key} at {run.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
