@@ -65,6 +65,7 @@ data: venv  # the embedded data: Fashion-MNIST (Debian package, else a download 
 # a failure prints one line (the failing cell's error), its traceback goes to logs/NAME.error.log.
 notebooks: check-preset venv preflight
 	@mkdir -p $(EXECUTED)
+	$(if $(and $(DRY),$(filter paper,$(PRESET))),@$(BIN)/python -m lib.weights dry-run-fixtures)
 	@for nb in $(NOTEBOOKS); do \
 	  name=$$(basename $$nb); start=$$SECONDS; \
 	  echo "== $$name (preset $(PRESET)): executing into $(EXECUTED)/$$name" \

@@ -116,6 +116,7 @@ SECTION_PAGES = (
     ("§3.3 Adversarial robustness", "03_adversarial"),
     ("§4.1 Out-of-distribution detection", "04_ood_detection"),
     ("§4.2 Calibration", "05_calibration"),
+    ("The released models, measured here", "06_released_models"),
 )
 
 

@@ -21,14 +21,15 @@ settings (nested dataclasses included):
   ``train_size``/``test_size``, every ``*_size``/``*_samples`` field, and every
   :class:`~lib.training.run_config.TrainingDataSpec`; the source at
   :data:`DRY_SOURCE_SIZE`;
-* a settings class may shrink what these rules cannot see (imbalance's class
-  sizes, the size of a WRN-28-10's data) with a ``dry_run_changes()`` method
-  returning field → value.
+* a settings class may shrink what these rules cannot see with a
+  ``dry_run_changes()`` method returning field → value: the imbalance sweep's
+  class sizes (and a test set of one image per class), the adversarial page's
+  WRN-28-10 data and its attacks' step, iteration and query counts (shortened
+  as epochs are).
 
 Grids (corruption strengths, imbalance ratios, attack budgets, OOD sets,
-scores) and every method's hyperparameters stay as they are, as do the
-dry run's run keys' architecture and data: its runs are ordinary runs of the
-run cache, kept apart from real ones by their epochs and sizes and, in
+scores), architectures, datasets and every method stay as they are. Its runs
+are ordinary runs, kept apart from real ones by their epochs and sizes and, in
 :func:`lib.notebook.start`, by their own run cache and result store folders.
 """
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from lib.attacks.autoattack import ORIGINAL_ITERATIONS
+from lib.attacks.autoattack import ORIGINAL_ITERATIONS, SQUARE_QUERIES
 from lib.data.errors import DatasetNotFoundError
 from lib.evaluation.clean import clean_evaluation
 from lib.evaluation.memo import memoized
@@ -142,7 +142,8 @@ PUBLISHED: dict[str, tuple[Published, ...]] = {
 @dataclass(frozen=True)
 class ReleasedSettings:
     """How much to measure: ``test_size`` test images (``None`` = all,
-    class-stratified otherwise); ``ood_samples`` per OOD set; PGD-20 on
+    class-stratified otherwise; a source model's held-out test images, at most
+    ``test_size`` of them); ``ood_samples`` per OOD set; PGD-20 on
     ``attack_size`` and AutoAttack on ``autoattack_size`` test images
     (``None`` = all) with ``autoattack_iterations`` (the original's strength)."""
 
@@ -154,6 +155,7 @@ class ReleasedSettings:
     step_size: float = 2 / 255
     steps: int = 20
     autoattack_iterations: int = ORIGINAL_ITERATIONS
+    square_queries: int = SQUARE_QUERIES
     seed: int = 0
 
 
@@ -177,8 +179,10 @@ def published_rows(name: str) -> list[dict]:
 
 def _test_spec(name: str, settings: ReleasedSettings) -> EvalDataSpec:
     config = released_run(name)
-    if get_release(name).source:
-        return config.track  # the source's held-out test images, as the pre-training page
+    if get_release(name).source:  # the source's held-out test images, as the pre-training page
+        track = config.track
+        return track if settings.test_size is None else replace(
+            track, size=min(track.size, settings.test_size))
     return EvalDataSpec(config.data.dataset, size=settings.test_size)
 
 
@@ -268,12 +272,14 @@ def _robustness(name, run, settings, device, root, runs_dir) -> list[dict]:
                                      settings.steps, seed=settings.seed)
             else:
                 value = autoattack_on(run.model, data, settings.eps, seed=settings.seed,
-                                      iterations=settings.autoattack_iterations)
+                                      iterations=settings.autoattack_iterations,
+                                      square_queries=settings.square_queries)
             return {"accuracy": value, "n": len(data)}
 
         params = ({"eps": settings.eps, "step_size": settings.step_size, "steps": settings.steps}
                   if metric == "pgd20_accuracy" else
-                  {"eps": settings.eps, "iterations": settings.autoattack_iterations})
+                  {"eps": settings.eps, "iterations": settings.autoattack_iterations,
+                   "square_queries": settings.square_queries})
         result = memoized(f"released_{metric}", run, [spec], {**params, "seed": settings.seed},
                           compute, device=device, runs_dir=runs_dir)
         rows.append(dict(release=name, dataset=dataset.name, metric=metric,

@@ -349,6 +349,26 @@ def write_fixture(name: str, path, seed: int = 0) -> Path:
     return path
 
 
+def import_dry_run_fixtures(runs_dir=None) -> list[str]:
+    """For the paper preset's dry run (``make book DRY_RUN=1``, :mod:`lib.dry_run`):
+    random weights of every release (seeds 0, 1, …: no two alike), imported
+    with trust into ``runs_dir`` (default: the dry run's, ``<run cache>/dry_run``);
+    a release already imported there is kept, so its evaluations stay memoized.
+    Returns the names imported now."""
+    import tempfile
+
+    runs_dir = Path(runs_dir) if runs_dir else default_runs_dir() / "dry_run"
+    done = []
+    with tempfile.TemporaryDirectory() as folder:
+        for seed, r in enumerate(_RELEASES):
+            if not missing_imports([released_run(r.name)], runs_dir):
+                continue
+            path = write_fixture(r.name, Path(folder) / f"{r.name}.pt", seed)
+            import_release(path, r.name, trust=True, runs_dir=runs_dir)
+            done.append(r.name)
+    return done
+
+
 # -- command line -------------------------------------------------------------------------
 
 def _list(runs_dir) -> None:
@@ -375,6 +395,10 @@ def main(argv=None) -> int:
     fixture.add_argument("name", metavar="NAME", help="one of: " + ", ".join(RELEASES))
     fixture.add_argument("file")
     fixture.add_argument("--seed", type=int, default=0)
+    fixtures = commands.add_parser("dry-run-fixtures", help="random weights of every release, "
+                                   "imported for the paper preset's dry run")
+    fixtures.add_argument("--runs-dir", default=None,
+                          help="the dry run's run cache (default: $RUNS_DIR/dry_run or runs/dry_run)")
     args = parser.parse_args(argv)
     if args.command == "list":
         _list(args.runs_dir)
@@ -383,6 +407,11 @@ def main(argv=None) -> int:
         if args.command == "fixture":
             written = write_fixture(args.name, args.file, args.seed)
             print(f"wrote fixture weights for {args.name}: {written}")
+            return 0
+        if args.command == "dry-run-fixtures":
+            done = import_dry_run_fixtures(args.runs_dir)
+            print(f"dry run: random fixture weights imported for {len(done)} release(s)"
+                  + (f" ({', '.join(done)})" if done else " (all were there)"))
             return 0
         run = import_release(args.file, args.name, args.trust, args.runs_dir)
     except (OSError, ValueError) as error:

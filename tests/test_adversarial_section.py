@@ -24,7 +24,7 @@ from lib.evaluation.memo import evaluation_key  # noqa: E402
 from lib.evaluation.robustness import clean_accuracy, non_increasing, pgd_accuracy  # noqa: E402
 from lib.experiments import scratch_run  # noqa: E402
 from lib.models import ARCHITECTURES  # noqa: E402
-from lib.presets import PRESETS, get_preset, preset_names  # noqa: E402
+from lib.presets import PRESETS, get_preset, get_run_preset, preset_names  # noqa: E402
 from lib.results import tidy  # noqa: E402
 from lib.sections import SECTIONS, get_section  # noqa: E402
 from lib.sections import adversarial as section  # noqa: E402
@@ -47,6 +47,11 @@ OLD_KEYS = {
               "9e55be2739219b9f", "ba40d005f5edef8e", "ab5db9857b9e877b", "7352aa516449d302",
               "31dbdd6b61e724d4"],
 }
+# The paper plan then adds the class-exclusion check (issue 14, item 2): two WRN-40-2
+# adversarially pre-trained (full source; without the CIFAR-10-related classes), each
+# followed by its adversarially tuned CIFAR-10 model: 9 + 4 runs.
+CHECK_KEYS = {"quick": [], "paper": ["762715543e6548a2", "8e52d9c9c153e779",
+                                      "70aac634b3d65891", "969a5c407b1279bb"]}
 
 
 @pytest.fixture(autouse=True)
@@ -181,7 +186,7 @@ def test_run_configs(name):
 @pytest.mark.parametrize("name", sorted(OLD_KEYS))
 def test_planned_run_keys_are_the_old_codes(name):
     planned = SECTION.planned(name)
-    assert [c.key() for c in planned] == OLD_KEYS[name]
+    assert [c.key() for c in planned] == OLD_KEYS[name] + CHECK_KEYS[name]
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -277,12 +282,17 @@ def test_autoattack_strength_per_preset_and_its_memo_params(monkeypatch):
     assert dict(aa.params)["iterations"] == 100
     seen = []
     monkeypatch.setattr(section, "autoattack_on",
-                        lambda model, images, eps, seed, version, iterations: seen.append(
-                            iterations) or 0.5)
+                        lambda model, images, eps, seed, version, iterations, square_queries:
+                        seen.append((iterations, square_queries)) or 0.5)
     assert aa.measure(None, None, CPU) == 50.0
     quick = robustness_evaluations("quick", "adversarial_pretrained", "fashion_mnist")[-1]
     quick.measure(None, None, CPU)
-    assert seen == [100, 10]
+    assert "square_queries" not in dict(aa.params)  # the original's 5,000: not in the memo key
+    dry = robustness_evaluations(get_run_preset("paper", dry_run=True), "adversarial_pretrained",
+                                 "cifar10")[-1]
+    assert dict(dry.params)["iterations"] == 1 and dict(dry.params)["square_queries"] == 10
+    dry.measure(None, None, CPU)
+    assert seen == [(100, 5000), (10, 5000), (1, 10)]
     with pytest.raises(ValueError, match="autoattack_iterations=0"):
         replace(SETTINGS["paper"], autoattack_iterations=0)
 
@@ -605,3 +615,113 @@ def test_smoke_section_end_to_end(smoke_env, tmp_path, monkeypatch):
     assert rerun[columns].sort_values(key).reset_index(drop=True).equals(
         rows[columns].sort_values(key).reset_index(drop=True))
     assert np.isfinite(rerun.value).all()
+
+
+# -- the class-exclusion check (issue 14, item 2) ----------------------------------------------
+
+EXCLUDED = "without CIFAR-10-related classes"
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick"])
+def test_no_exclusion_check_without_the_source(name):
+    assert SETTINGS[name].ablation_source is None and section.check_runs(name) == {}
+    assert "class-exclusion" not in SETTINGS[name].describe()
+
+
+def test_the_paper_check_is_two_wrn40_2_pretrained_and_tuned_adversarially():
+    """§3.3: "two 40-2 Wide ResNets, one pre-trained typically and one pre-trained
+    with CIFAR-10-related classes excluded", tuned and attacked as Table 3's row."""
+    s, preset = SETTINGS["paper"], get_preset("paper")
+    assert s.ablation_source == (EXCLUDED, dict(preset.source_variants)[EXCLUDED])
+    assert s.ablation_architecture == "wrn-40-2" and "class-exclusion check" in s.describe()
+    runs = section.check_runs("paper")
+    assert list(runs) == ["", EXCLUDED]
+    row = row_run("paper", "adversarial_pretrained", "cifar10")
+    for source, config in runs.items():
+        init = config.init
+        assert config.architecture == init.architecture == "wrn-40-2"
+        assert (config.recipe, config.objective, config.objective_params) == \
+            (row.recipe, row.objective, row.objective_params)
+        assert (config.data, config.seed) == (row.data, row.seed)
+        assert init.objective == "adversarial" and init.recipe == s.source_recipe
+        assert init.objective_params == s.source_params and init.init is None
+        assert init.data.dataset.kwargs() == ({"exclude": "cifar10_related"} if source else {})
+        assert init.data.dataset.name == "imagenet32" and init.track.dataset == init.data.dataset
+    assert runs[""].init.key() != adversarial_source_run("paper").key()  # not the WRN-28-10
+    # the default arguments keep the WRN-28-10 source's key (pinned above)
+    assert adversarial_source_run("paper", architecture="wrn-28-10").key() == \
+        adversarial_source_run("paper").key()
+    evaluations = section.check_evaluations("paper")
+    assert [(e.metric, e.eval_set) for e in evaluations] == [("clean_accuracy", "pgd"),
+                                                              ("pgd_accuracy", "pgd")]
+    assert evaluations == robustness_evaluations("paper", "adversarial_pretrained",
+                                                 "cifar10")[:2]  # the same attack and images
+    with pytest.raises(ValueError, match="source_warm_start"):
+        replace(s, source_warm_start=True)
+
+
+def _rows_with_check(full=40.0, excluded=38.96, n=10000):
+    rows = _rows("paper")
+    check = [dict(section="adversarial", dataset="cifar10", method=section.CHECK_METHOD,
+                  arm="pretrained", seed=0, source=source, metric=metric, value=value,
+                  unit="%", n=n, eval_set="pgd", run_key="c")
+             for source, pgd in (("", full), (EXCLUDED, excluded))
+             for metric, value in (("clean_accuracy", 80.0), ("pgd_accuracy", pgd))]
+    return rows, tidy(rows.to_dict("records") + check)
+
+
+def test_the_exclusion_check_on_paper_rows():
+    main, rows = _rows_with_check()
+    claims = SECTION.judge(rows, "paper")
+    assert [c.to_row() for c in claims[:-1]] == [c.to_row() for c in SECTION.judge(main, "paper")]
+    check = claims[-1]
+    assert (check.key, check.dataset) == ("adversarial_pgd_without_cifar10_classes", "cifar10")
+    assert (check.scratch, check.pretrained) == (40.0, 38.96)
+    assert check.magnitude == pytest.approx(-1.04) and check.paper_magnitude == "-1.04 points"
+    assert check.tolerance == pytest.approx(0.25 * 11.6)
+    assert check.band == pytest.approx(difference_band(binomial_se(40.0, 10000),
+                                                       binomial_se(38.96, 10000)))
+    assert check.verdict == "similar, as the paper says"
+    assert "WRN-40-2" in check.statement.upper() and "no recipe" in " ".join(check.notes)
+
+    table = SECTION.table("table3", rows, "paper")
+    assert list(table.index[:len(METHODS)]) == [m.title for m in METHODS.values()]
+    full, excluded, change = table.index[len(METHODS):]
+    assert "full source" in full and EXCLUDED in excluded and "-1.04" in change
+    assert table.loc[excluded, ("cifar10", "PGD-20")] == pytest.approx(39.0)
+    assert table.loc[change, ("cifar10", "PGD-20")] == pytest.approx(-1.0)
+    assert table.loc[change, ("cifar10", "clean")] == 0.0
+    assert table.loc[full, ["cifar100"]].isna().all().all()
+    paper = SECTION.table("paper_table3", rows, "paper")
+    assert paper.iloc[-1][("CIFAR-10", "adversarial")] == -1.04 and "§3.3" in paper.index.name
+    assert "§3.3" not in SECTION.table("paper_table3", rows, "smoke").index.name
+
+
+def test_the_exclusion_check_can_fail():
+    _, rows = _rows_with_check(excluded=30.0)
+    check = SECTION.judge(rows, "paper")[-1]
+    assert check.verdict == "not similar, unlike the paper" and check.holds is False
+
+
+def test_the_exclusion_check_end_to_end(smoke_env, monkeypatch):
+    """The check's path at smoke scale: a fractal source standing in for the
+    reduced Downsampled ImageNet, the smoke target for CIFAR-10, a WRN-10-1
+    for the WRN-40-2 (four runs of seconds)."""
+    from lib import notebook
+    from lib.presets import DataSpec
+
+    fractal = DataSpec.of("fractal", num_classes=10, per_class=20, size=28, channels=1, seed=1)
+    s = replace(SETTINGS["smoke"], ablation_source=(EXCLUDED, fractal),
+                ablation_architecture="wrn-10-1", ablation_target="fashion_mnist")
+    monkeypatch.setitem(SETTINGS, "smoke", s)
+    monkeypatch.setattr(section, "sanity_evaluations", lambda *args, **kwargs: [])
+    session = notebook.start("adversarial", "smoke", None, "cpu")
+    rows = session.run()
+    checked = rows[rows.method == section.CHECK_METHOD]
+    assert sorted(checked.source) == ["", "", EXCLUDED, EXCLUDED]
+    assert set(checked.eval_set) == {"pgd"} and (checked.n == s.attack_size).all()
+    assert checked.run_key.nunique() == 2
+    assert {c.key() for c in section.check_runs("smoke").values()} == set(checked.run_key)
+    table = SECTION.table("table3", rows, "smoke")
+    assert table.iloc[-3:][("fashion_mnist", "PGD-20")].notna().all()
+    assert session.judged()[-1].key == "adversarial_pgd_without_cifar10_classes"

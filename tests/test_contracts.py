@@ -218,7 +218,7 @@ def notebook_calls(path: Path, kind: str) -> list[str]:
 
 def test_every_section_module_is_registered():
     assert SECTION_NAMES == ["pretraining", "label_noise", "imbalance", "adversarial", "ood",
-                             "calibration"]
+                             "calibration", "released"]
     assert sorted(SECTIONS) == sorted(SECTION_NAMES)
 
 
@@ -260,7 +260,7 @@ def test_plan_lists_valid_runs_parents_first(name, preset):
     section = get_section(name)
     raw = section.plan(PRESETS[preset])
     planned = section.planned(preset)
-    assert planned, f"{name} plans no run at {preset}"
+    assert planned or name == "released", f"{name} plans no run at {preset}"  # released: imports
     seen = set()
     for entry in planned:
         assert isinstance(entry, (RunConfig, DeferredRun)), entry
@@ -329,7 +329,7 @@ def test_method_has_a_title_and_valid_arms(section, method):
 # -- claims, on a smoke execution ----------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", SECTION_NAMES)
+@pytest.mark.parametrize("name", [n for n in SECTION_NAMES if n != "released"])  # no smoke claim
 def test_claims_are_judged_once_per_claim_and_dataset(name, smoke_env):
     from lib import notebook
 

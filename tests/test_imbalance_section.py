@@ -41,6 +41,10 @@ QUICK_KEYS = {
 # The same for the paper preset: 421 keys (2 targets × 7 γ × 5 seeds × 6 methods
 # and the source), as the sha256 of the sorted keys joined by newlines.
 PAPER_KEYS = (421, "fb026e918e0bf7c07aeb03acd79139455da6f2b3be9a68187528611938573819")  # source batch 256 (issue 14)
+# The class-exclusion check (issue 14, item 2) adds, on top of those unchanged keys,
+# Pre-Training on CIFAR-10 from the source without the CIFAR-10-related classes at
+# 7 γ × 5 seeds, and that source: 421 + 35 + 1 planned keys.
+PAPER_CHECK_KEYS = 35 + 1
 
 
 # -- the section and its settings ---------------------------------------------------------
@@ -181,8 +185,12 @@ def test_quick_plan_has_the_run_keys_of_the_old_code():
 
 
 def test_paper_plan_has_the_run_keys_of_the_old_code():
-    keys = sorted({c.key() for c in section.SECTION.planned("paper")})
+    planned = section.SECTION.planned("paper")
+    checks = [c for c in planned if "cifar10_related" in str(c.init and c.init.data.dataset)
+              or "cifar10_related" in str(c.data.dataset)]
+    keys = sorted({c.key() for c in planned} - {c.key() for c in checks})
     assert (len(keys), hashlib.sha256("\n".join(keys).encode()).hexdigest()) == PAPER_KEYS
+    assert len({c.key() for c in checks}) == PAPER_CHECK_KEYS
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -191,7 +199,9 @@ def test_plan_lists_parents_before_children(name):
     position = {c.key(): i for i, c in enumerate(planned)}
     settings = section.SETTINGS[name]
     cells = len(settings.targets) * len(settings.gammas) * len(settings.seeds)
-    assert len(section.plan(get_preset(name))) == cells * len(METHOD_NAMES)
+    # the paper preset adds the class-exclusion check: Pre-Training at each γ × seed
+    checks = len(settings.gammas) * len(settings.seeds) if name == "paper" else 0
+    assert len(section.plan(get_preset(name))) == cells * len(METHOD_NAMES) + checks
     for config in planned:
         if config.init is not None:
             assert position[config.init.key()] < position[config.key()]
@@ -421,3 +431,81 @@ def test_smoke_end_to_end(smoke_env, tmp_path, monkeypatch, capsys):
     assert f"0 run(s) trained, {len(METHOD_NAMES)} taken from the run cache" in \
         capsys.readouterr().out
     assert second.value.tolist() == rows.value.tolist()
+
+
+# -- the class-exclusion check (issue 14, item 2) ----------------------------------------------
+
+EXCLUDED = "without CIFAR-10-related classes"
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick"])
+def test_no_exclusion_check_without_the_source(name):
+    settings = section.SETTINGS[name]
+    assert settings.ablation_source is None and settings.check_cells() == []
+    assert "class-exclusion" not in settings.describe()
+
+
+def test_the_paper_plan_runs_the_exclusion_check():
+    """Pre-Training on CIFAR-10 at every γ and seed from the source without the
+    classes: the main Pre-Training run with only its source changed."""
+    preset, settings = get_preset("paper"), section.SETTINGS["paper"]
+    assert settings.ablation_source == (EXCLUDED, dict(preset.source_variants)[EXCLUDED])
+    assert "class-exclusion check" in settings.describe()
+    cells = settings.check_cells()
+    assert len(cells) == 7 * 5 and {(c["target"], c["source"]) for c in cells} == \
+        {("cifar10", EXCLUDED)}
+    keys = {c.key() for c in section.SECTION.planned("paper")}
+    context = section.Context(preset, settings)
+    for cell in cells:
+        config = section.METHODS["pretraining"].plan(context, "pretrained", cell)[0]
+        main = section.build_run("pretraining", preset, settings, "cifar10", cell["gamma"],
+                                 cell["seed"])
+        assert config.key() in keys and config.key() != main.key()
+        assert config.init.data.dataset.kwargs() == {"exclude": "cifar10_related"}
+        assert (config.data, config.recipe) == (main.data, main.recipe)
+    with pytest.raises(ValueError, match="ablation_source"):
+        section.METHODS["pretraining"].plan(context, "pretrained", {**cells[0], "source": "x"})
+
+
+def paper_rows_with_check(increase, seeds=(0, 1, 2, 3, 4)):
+    """Every method on both CIFARs at Table 2's γ, and the check's Pre-Training
+    runs ``increase`` points of total (and minority) error above the full source's."""
+    rows = sweep_rows(targets=("cifar10", "cifar100"), gammas=section.PAPER_GAMMAS,
+                      seeds=seeds, shift=0.1)
+    check = rows[(rows.dataset == "cifar10") & (rows.method == "pretraining")].copy()
+    check["source"] = EXCLUDED
+    check.loc[check.metric.isin(["error", "minority_error"]), "value"] += increase
+    return rows, tidy(rows.to_dict("records") + check.to_dict("records"))
+
+
+def test_the_exclusion_check_on_paper_rows():
+    preset = get_preset("paper")
+    main, rows = paper_rows_with_check(2.1)
+    claims = section.SECTION.judge(rows, preset)
+    before = section.SECTION.judge(main, preset)
+    assert [c.to_row() for c in claims[:-1]] == [c.to_row() for c in before]  # unchanged
+    check = claims[-1]
+    assert (check.key, check.dataset) == ("imbalance_total_without_cifar10_classes", "cifar10")
+    assert check.difference == pytest.approx(2.1) and check.magnitude == pytest.approx(2.1)
+    assert check.tolerance == pytest.approx(0.25 * 12.6)
+    assert check.seeds == 5 and "5 seeds" in check.band_kind
+    assert check.verdict == "similar, as the paper says"
+    assert check.paper_magnitude == "+2.10 points" and "+2.1 points" in check.paper_values
+    assert "still gains" in " ".join(check.notes) and "212" in " ".join(check.notes)
+
+    table = section.SECTION.table("table2", rows, preset).loc[f"ours ({preset.name} preset)"]
+    labels = list(table.loc["cifar10"].index)
+    assert labels[-2:] == [f"Pre-Training, source {EXCLUDED}",
+                           "  change from the full source (the paper: total error +2.1, "
+                           "γ not stated)"]
+    assert table.loc[("cifar10", labels[-1]), 0.2] == "+2.1 / +2.1"
+    assert list(table.index.get_level_values(0)) == ["cifar10"] * 8 + ["cifar100"] * 6
+    assert section.summary(rows).equals(section.summary(main))  # the check stays apart
+    smoke = section.SECTION.table("table2", main, "smoke")
+    assert not any("source" in m for m in smoke.index.get_level_values("method"))
+
+
+def test_the_exclusion_check_can_fail():
+    _, rows = paper_rows_with_check(6.0)
+    check = section.SECTION.judge(rows, "paper")[-1]
+    assert check.verdict == "not similar, unlike the paper" and check.holds is False

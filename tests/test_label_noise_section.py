@@ -44,8 +44,12 @@ QUICK_KEYS = {
 }
 # The old ``planned_runs`` (runs a cold sweep trains, the source not counted); the
 # paper preset adds Forward's own stage 1 in the pre-trained arm (lr 0.01, as the
-# official code), one per target × strength: 266 + 2 × 11.
-OLD_PLANNED_RUNS = {"smoke": 26, "quick": 50, "paper": 288}
+# official code), one per target × strength: 266 + 2 × 11; and the class-exclusion
+# check (issue 14, item 2) adds No Correction fine-tuned on CIFAR-10 from the source
+# without the CIFAR-10-related classes at each of the 11 strengths (one seed): 288 + 11,
+# and that source itself (a second source run).
+OLD_PLANNED_RUNS = {"smoke": 26, "quick": 50, "paper": 299}
+PLANNED_SOURCES = {"smoke": 1, "quick": 1, "paper": 2}
 
 
 def _configs(entries):
@@ -212,7 +216,7 @@ def test_quick_plan_keeps_the_old_run_keys():
 def test_plan_counts_match_the_old_planned_runs(name):
     planned = SECTION.planned(name)
     sources = [c for c in _configs(planned) if c.label.startswith("pretrain[")]
-    assert len(sources) == 1
+    assert len(sources) == PLANNED_SOURCES[name]
     assert len(planned) - len(sources) == OLD_PLANNED_RUNS[name]
 
 
@@ -391,3 +395,113 @@ def test_tiny_sweep_end_to_end(tiny, monkeypatch):
     second = again.run()
     assert again._counts["trained"] == 0
     assert second.value.tolist() == rows.value.tolist()
+
+
+# -- the class-exclusion check (issue 14, item 2) ----------------------------------------------
+
+EXCLUDED = "without CIFAR-10-related classes"
+
+
+def _check_rows(settings, value, seeds=(0,), n=10000):
+    """The check's error rows: No Correction pre-trained on CIFAR-10 from the
+    source without the classes, a constant ``value`` at every strength."""
+    return [dict(section="label_noise", dataset="cifar10", method="no_correction",
+                 arm="pretrained", source=EXCLUDED, seed=seed, metric="error", value=value,
+                 unit="%", n=n, corruption=s, wall_time_s=1.0)
+            for seed in seeds for s in settings.strengths]
+
+
+def _paper_rows_with_check(value):
+    settings, rows = _paper_rows()
+    check = _check_rows(settings, value)
+    return settings, tidy(rows.to_dict("records") + check + area_rows(check, settings))
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick"])
+def test_no_exclusion_check_without_the_source(name):
+    s = SETTINGS[name]
+    assert s.ablation_source is None and "class-exclusion" not in s.describe()
+    assert Study(get_preset(name), s).check_cells() == []
+    sources = {c.data.dataset for c in _configs(SECTION.planned(name))
+               if c.label.startswith("pretrain[")}
+    assert sources == {get_preset(name).source}
+
+
+def test_the_paper_plan_runs_the_exclusion_check():
+    """No Correction fine-tuned on CIFAR-10 from the source without the classes,
+    at every strength: the main pre-trained cell with only its source changed."""
+    preset, s = get_preset("paper"), SETTINGS["paper"]
+    assert s.ablation_source == (EXCLUDED, dict(preset.source_variants)[EXCLUDED])
+    assert "class-exclusion check" in s.describe() and "212 classes" in s.describe()
+    study = Study(preset, s)
+    cells = study.check_cells()
+    assert [c["corruption"] for c in cells] == list(s.strengths)
+    assert {(c["target"], c["source"]) for c in cells} == {("cifar10", EXCLUDED)}
+    planned = _configs(SECTION.planned("paper"))
+    keys = {c.key() for c in planned}
+    for cell in cells:
+        config = METHODS["no_correction"].plan(study, "pretrained", cell)[0]
+        main = METHODS["no_correction"].plan(study, "pretrained", {**cell, "source": ""})[0]
+        assert config.key() in keys and config.key() != main.key()
+        assert config.init.data.dataset.kwargs() == {"exclude": "cifar10_related"}
+        assert (config.data, config.recipe) == (main.data, main.recipe)
+        assert main.init.data.dataset.options == ()
+    with pytest.raises(ValueError, match="pretrained"):
+        study.config("scratch", cells[0], study.data(cells[0]), "none")
+
+
+def test_the_exclusion_check_on_paper_rows():
+    settings, rows = _paper_rows_with_check(14.5)
+    table = SECTION.table("table1", rows, "paper")
+    checked = table.loc[f"No Correction, source {EXCLUDED}"]
+    assert checked[("cifar10", "pretrained")] == pytest.approx(14.5)
+    assert checked.drop(("cifar10", "pretrained")).isna().all()
+    change = [i for i in table.index if i.strip().startswith("change from the full source")]
+    assert table.loc[change[0], ("cifar10", "pretrained")] == pytest.approx(-1.4)
+    assert table.loc["No Correction", ("cifar10", "pretrained")] == pytest.approx(15.9)
+    assert table.index[-1].startswith("clean test error")
+    paper = SECTION.table("paper_table1", rows, "paper")
+    assert paper.loc[f"No Correction, source {EXCLUDED}", ("cifar10", "pretrained")] == 14.5
+    assert "§3.1's text" in paper.index.name
+    smoke = SECTION.table("table1", rows[rows.source == ""], "smoke")
+    assert not any("source" in str(i) for i in smoke.index)
+
+    claims = SECTION.judge(rows, "paper")
+    assert len(claims) == len(COMPARISONS) * 2 + 1
+    check = claims[-1]
+    assert (check.key, check.dataset) == ("label_noise_auc_without_cifar10_classes", "cifar10")
+    assert (check.scratch, check.pretrained) == (pytest.approx(15.9), pytest.approx(14.5))
+    assert check.tolerance == pytest.approx(0.25 * (28.7 - 15.9))
+    assert check.verdict == "similar, as the paper says" and check.holds
+    assert check.paper_values == "15.9 → 14.5" and check.paper_magnitude.startswith("-1.40")
+    assert "49%" in " ".join(check.notes) and "212" in " ".join(check.notes)
+    head = claims[0]  # the main claims read the full source only
+    assert (head.key, head.pretrained) == ("label_noise_auc", pytest.approx(15.9))
+
+
+def test_the_exclusion_check_can_fail():
+    _, rows = _paper_rows_with_check(25.0)
+    check = SECTION.judge(rows, "paper")[-1]
+    assert check.verdict == "not similar, unlike the paper" and check.holds is False
+
+
+def test_the_exclusion_check_end_to_end(tiny, monkeypatch):
+    """The check's path at smoke scale: a fractal source standing in for the
+    reduced Downsampled ImageNet, the smoke target for CIFAR-10."""
+    from lib.presets import DataSpec
+
+    source = DataSpec.of("fractal", num_classes=10, per_class=20, size=28, channels=1, seed=1)
+    settings = replace(tiny.settings, ablation_source=(EXCLUDED, source),
+                       ablation_target="fashion_mnist")
+    monkeypatch.setitem(SETTINGS, "smoke", settings)
+    assert tiny.settings is settings
+    rows = tiny.run()
+    checked = rows[rows.source == EXCLUDED]
+    assert set(checked.metric) == {"error", "error_auc"} and len(checked) == 2 + 1
+    assert set(checked.corruption.dropna()) == {0.0, 0.5}
+    main = rows[(rows.source == "") & (rows.metric == "error_auc")]
+    assert len(main) == 4  # the main sweep's areas are unchanged by the check
+    assert checked[checked.metric == "error"].run_key.nunique() == 2  # one run per cell
+    assert [c.key for c in tiny.judged()][-1] == "label_noise_auc_without_cifar10_classes"
+    planned = {c.key() for c in _configs(SECTION.planned(tiny.preset))}
+    assert set(checked[checked.metric == "error"].run_key) <= planned

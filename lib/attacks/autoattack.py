@@ -26,18 +26,21 @@ VERSIONS = ("standard", "plus", "rand")
 ORIGINAL_ITERATIONS = 100  # Croce & Hein's APGD/FAB n_iter
 TORCHATTACKS_ITERATIONS = 10  # torchattacks 3.5.1's APGD/APGDT/FAB default steps
 TARGET_CLASSES = 9  # the original standard version's APGD-T / FAB-T target classes
+SQUARE_QUERIES = 5000  # the original's (and torchattacks') Square query budget
 
 
 def autoattack_accuracy(model: torch.nn.Module, x, y, eps: float = 8 / 255,
                         n_classes: int = 10, version: str = "standard",
                         batch_size: int = 500, seed: int = 0,
-                        iterations: int = TORCHATTACKS_ITERATIONS) -> float:
+                        iterations: int = TORCHATTACKS_ITERATIONS,
+                        square_queries: int = SQUARE_QUERIES) -> float:
     """Fraction (0–1) of ``(x, y)`` still classified correctly after L∞
     AutoAttack with radius ``eps`` (pixels in [0, 1]).
 
     ``version`` "standard" runs APGD-CE, APGD-T, FAB-T and Square in turn on the
     examples not yet broken, the gradient attacks (APGD, APGD-T, FAB) for
-    ``iterations`` steps each (the original's strength: :data:`ORIGINAL_ITERATIONS`);
+    ``iterations`` steps each (the original's strength: :data:`ORIGINAL_ITERATIONS`),
+    Square with ``square_queries`` queries (the original's :data:`SQUARE_QUERIES`);
     ``seed`` fixes the attacks' randomness (torchattacks would otherwise seed
     from the clock). Inputs go to the model's device in
     ``batch_size`` chunks; the model is attacked in eval mode and its mode is
@@ -53,6 +56,8 @@ def autoattack_accuracy(model: torch.nn.Module, x, y, eps: float = 8 / 255,
     check_range("batch_size", batch_size, 1, None)
     check_type("iterations", iterations, int)
     check_range("iterations", iterations, 1, None)
+    check_type("square_queries", square_queries, int)
+    check_range("square_queries", square_queries, 1, None)
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
     y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).long()
     if len(x) != len(y):
@@ -67,6 +72,8 @@ def autoattack_accuracy(model: torch.nn.Module, x, y, eps: float = 8 / 255,
             inner.steps = iterations
         if isinstance(inner, (torchattacks.APGDT, torchattacks.FAB)):
             inner.n_target_classes = min(TARGET_CLASSES, n_classes - 1)
+        if isinstance(inner, torchattacks.Square):
+            inner.n_queries = square_queries
     was_training = model.training
     saved_grads = [(p, None if p.grad is None else p.grad.clone()) for p in model.parameters()]
     correct = 0

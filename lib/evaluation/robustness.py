@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from lib.attacks import autoattack_accuracy, pgd_linf
-from lib.attacks.autoattack import TORCHATTACKS_ITERATIONS
+from lib.attacks.autoattack import SQUARE_QUERIES, TORCHATTACKS_ITERATIONS
 from lib.data.base import ImageDataset
 from lib.data.loader import DeviceLoader
 from lib.metrics.classification import top1_wrong
@@ -83,11 +83,13 @@ def non_increasing(values, tolerance: float) -> bool:
 
 def autoattack_on(model, dataset: ImageDataset, eps: float, seed: int = 0,
                   version: str = "standard", batch_size: int = 500,
-                  iterations: int = TORCHATTACKS_ITERATIONS) -> float:
+                  iterations: int = TORCHATTACKS_ITERATIONS,
+                  square_queries: int = SQUARE_QUERIES) -> float:
     """:func:`lib.attacks.autoattack_accuracy` on an :class:`ImageDataset`
     (pixels in [0, 1]; classes from the dataset; ``iterations`` of APGD,
-    APGD-T and FAB)."""
+    APGD-T and FAB, ``square_queries`` of Square)."""
     x = dataset.images.float().div_(255.0)
     return autoattack_accuracy(model, x, dataset.labels, eps=eps,
                                n_classes=dataset.num_classes, version=version,
-                               batch_size=batch_size, seed=seed, iterations=iterations)
+                               batch_size=batch_size, seed=seed, iterations=iterations,
+                               square_queries=square_queries)

@@ -9,7 +9,9 @@ from importlib import import_module
 from lib.registry import Registry
 from lib.validation import check_choice
 
-SECTION_MODULES = ("pretraining", "label_noise", "imbalance", "adversarial", "ood", "calibration")
+# The paper's six sections first, in the book's order, then the page of the released models.
+SECTION_MODULES = ("pretraining", "label_noise", "imbalance", "adversarial", "ood", "calibration",
+                   "released")
 
 SECTIONS = Registry("section", providers=tuple(f"lib.sections.{m}" for m in SECTION_MODULES))
 
