@@ -1,6 +1,8 @@
 """Atomic file writes: a temporary file in the target's folder, flushed to
 disk, then ``os.replace``-d into place, so a killed process never leaves a
-half-written file under the real name (checkpoints, caches, result stores)."""
+half-written file under the real name (checkpoints, caches, result stores).
+Files get the mode an ordinary ``open`` would give them (0o666 less the
+umask), so a group can share a cache (issue 16, item 3)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,19 @@ from pathlib import Path
 import numpy as np
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file + fsync + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates owner-only files
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -147,6 +147,18 @@ def claims_overview(executed_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def sweep_plan_tables() -> str:
+    """Every preset's sweep (``python -m lib.sweep plan --preset P``): runs,
+    epochs, images and estimated device-hours per section (issue 16)."""
+    from lib.presets import preset_names
+    from lib.sweep.plan import build_plan, format_summary
+    from lib.sweep.throughput import load_tables
+
+    tables = load_tables()
+    return "\n\n".join(f"**{name}**\n\n{format_summary(build_plan(name), tables)}"
+                         for name in preset_names()) + "\n"
+
+
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book/intro.md", "book/reproducing.md",
                 "book/results.md", "book/references.md")
 
@@ -182,6 +194,7 @@ def main(argv: list[str]) -> int:
     atomic_write_bytes(out / "class_exclusion.md", class_exclusion_table().encode())
     atomic_write_bytes(out / "reference_build.md", reference_build_table().encode())
     atomic_write_bytes(out / "claims_overview.md", claims_overview(executed).encode())
+    atomic_write_bytes(out / "sweep_plan.md", sweep_plan_tables().encode())
     return 0
 
 

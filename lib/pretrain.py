@@ -1,25 +1,26 @@
 """``make pretrain``: (re)train a preset's source model and ship it.
 
     python -m lib.pretrain --preset quick
+    torchrun --nproc-per-node=N -m lib.pretrain --preset paper   # data-parallel (issue 16)
 
 trains the preset's pre-training run from scratch (ignoring any cache), then
 copies the verified checkpoint into ``lib/checkpoints/<key>.pt`` with a
 manifest holding its sha256 and provenance: the command, commit, hardware,
 date and wall time. ``train_or_load`` uses the shipped copy when the run cache
-lacks the run, after checking its hash.
+lacks the run, after checking its hash; a damaged shipped copy fails and names
+this command (issue 15, item 5), which retrains it (``force``) and re-ships it.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 
-from lib.atomic_io import atomic_write_json
 from lib.devices import describe_device, resolve_device
 from lib.experiments import source_run
 from lib.presets import get_preset, preset_names
-from lib.training.checkpoints import read_manifest
+from lib.training.checkpoints import CorruptCheckpointError, read_manifest, save_verified_bytes
+from lib.training import distributed
 from lib.training.run_cache import SHIPPED_DIR, train_or_load
 
 
@@ -28,17 +29,20 @@ def ship(run, command: str) -> None:
     ``command`` regenerates it; ``shipped_by`` is the invocation that shipped it
     (with ``--reuse-cache`` the model came from the run cache, trained earlier by
     ``train_or_load`` for this exact configuration)."""
-    SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
     target = SHIPPED_DIR / f"{run.key}.pt"
-    manifest = read_manifest(run.path)
-    shutil.copyfile(run.path, target)
+    data = run.path.read_bytes()
+    manifest = {k: v for k, v in read_manifest(run.path).items()
+                if k not in ("sha256", "key", "bytes", "previous")}
     manifest.update({"command": command,
                      "shipped_by": "python -m lib.pretrain " + " ".join(sys.argv[1:]),
                      "from_cache": run.from_cache, "wall_time_s": round(run.wall_time_s, 1),
                      "label": run.config.label, "config": run.config.to_dict(),
                      "final_source_test_error": run.history[-1].get("test_error")})
-    atomic_write_json(target.with_suffix(".pt.json"), manifest)
-    print(f"shipped {target} (sha256 {manifest['sha256'][:12]}…)")
+    digest = save_verified_bytes(target, data, run.key, extra=manifest)
+    if digest != run.digest:
+        raise CorruptCheckpointError(f"{run.path} changed while it was shipped "
+                                     f"(sha256 {digest[:12]}…, loaded {run.digest[:12]}…)")
+    print(f"shipped {target} (sha256 {digest[:12]}…)")
 
 
 def main(argv=None) -> int:
@@ -54,16 +58,21 @@ def main(argv=None) -> int:
                         help="the adversarial source of section 3.3 instead of the clean one")
     args = parser.parse_args(argv)
     preset = get_preset(args.preset)
-    device = resolve_device(args.device)
+    device = resolve_device(distributed.init_from_env(args.device))  # torchrun: one rank
     if args.adversarial:
         from lib.sections.adversarial import adversarial_source_run
         config, command = adversarial_source_run(preset), f"make pretrain-adversarial PRESET={preset.name}"
     else:
         config, command = source_run(preset), f"make pretrain PRESET={preset.name}"
-    print(f"pre-training {config.label or config.key()} on {describe_device(device)}")
+    rank, world = distributed.context()
+    if distributed.is_writer():
+        print(f"pre-training {config.label or config.key()} on {describe_device(device)}"
+              + (f", data-parallel over {world} processes (run {distributed.run_key(config)})"
+                 if world > 1 else ""))
     run = train_or_load(config, root=args.data_root, device=device, force=not args.reuse_cache)
-    if not args.no_ship:
+    if not args.no_ship and distributed.is_writer():
         ship(run, command)
+    distributed.barrier()
     return 0
 
 

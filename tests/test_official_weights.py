@@ -459,3 +459,13 @@ def test_fixture_weights_round_trip_through_the_official_layout(tmp_path, small_
         assert torch.allclose(model(x), official_forward(state, 2 * x - 1, 10, 8), atol=1e-4)
     run = weights.import_release(path, small_release.name, trust=True, runs_dir=tmp_path / "r")
     assert run.info["trusted"] is True
+
+
+def test_a_release_that_is_not_imported_is_never_trained(tmp_path):
+    """``train_or_load`` of a released run that the cache lacks fails, saying
+    where the file is published and how to import it (issue 15)."""
+    with pytest.raises(FileNotFoundError, match="python -m lib.weights import FILE --as "
+                                                "cifar10-tuned-wrn-40-2"):
+        train_or_load(weights.released_run("cifar10-tuned-wrn-40-2"), runs_dir=tmp_path,
+                      device="cpu")
+    assert not any(tmp_path.rglob("model.pt"))

@@ -1,6 +1,15 @@
-"""The run cache: keys, atomic verified checkpoints, resume, corruption, shipped copies."""
+"""The run cache: keys, atomic verified checkpoints, resume, corruption, shipped copies;
+many workers on one cache (issue 16, item 3); a damaged shipped checkpoint (issue 15, item 5)."""
 
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,7 +17,14 @@ import torch
 import lib.training.run_cache as run_cache
 from lib.presets import DataSpec, Recipe
 from lib.training import RunConfig, TrainingDataSpec, train_or_load
-from lib.training.checkpoints import CorruptCheckpointError, load_verified, save_verified
+from lib.training.checkpoints import (
+    CorruptCheckpointError,
+    load_verified,
+    manifest_path,
+    save_verified,
+)
+from lib.training.locks import RunLock
+from lib.training.run_cache import DamagedShippedCheckpointError
 
 TINY = DataSpec.of("fractal", num_classes=4, per_class=12, size=16, channels=1, seed=3)
 
@@ -165,3 +181,274 @@ def test_last_layer_tuning_leaves_the_backbone_unchanged(tmp_path):
     tuned_w, parent_w = weights(tuned), weights(parent)
     backbone = [k for k in parent_w if not k.startswith("classifier")]
     assert all(torch.equal(tuned_w[k], parent_w[k]) for k in backbone)  # BN statistics too
+
+
+# -- many workers on one cache (issue 16, item 3) -------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A worker in its own process: trains (or loads) tiny_config(epochs=E) into RUNS and
+# prints whether it came from the cache.
+WORKER = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_run_cache import tiny_config
+from lib.presets import Recipe
+from lib.training import train_or_load
+run = train_or_load(tiny_config(recipe=Recipe(epochs={epochs}, lr=0.05, batch_size=16,
+                                              dropout=0.3)),
+                    root={root!r}, runs_dir={runs!r}, device="cpu", verbose=False)
+print("cached" if run.from_cache else "trained", flush=True)
+"""
+
+
+def worker(tmp_path, epochs=3, runs=None):
+    code = WORKER.format(tests=str(REPO / "tests"), epochs=epochs, root=str(tmp_path),
+                         runs=str(runs or tmp_path / "runs"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env=env, cwd=REPO)
+
+
+def test_two_workers_never_train_the_same_key(tmp_path):
+    """Two concurrent workers on one cache: one trains, the other waits and
+    loads it (before the lock, both trained it, with interleaved logs)."""
+    procs = [worker(tmp_path) for _ in range(2)]
+    outcomes = sorted(p.communicate(timeout=240)[0].strip() for p in procs)
+    assert all(p.returncode == 0 for p in procs)
+    assert outcomes == ["cached", "trained"]
+    log = (tmp_path / "runs" / tiny_config().key() / "train.log").read_text()
+    assert log.count("epoch 1/3") == 1 and "waiting: another worker" in log
+    assert not (tmp_path / "runs" / tiny_config().key() / ".lock").exists()
+
+
+def test_a_killed_worker_loses_no_epoch_and_its_lock_is_taken_over(tmp_path):
+    """SIGKILL mid-run leaves the lock file (a dead pid on this host) and the
+    last epoch's state: the next worker takes the lock over at once and resumes."""
+    config = tiny_config(recipe=Recipe(epochs=6, lr=0.05, batch_size=16, dropout=0.3))
+    run_dir = tmp_path / "runs" / config.key()
+    proc = worker(tmp_path, epochs=6)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "state.pt.json").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (run_dir / ".lock").exists()  # left behind by the killed worker
+    done = json.loads((run_dir / "state.pt.json").read_text())
+    assert done["key"] == config.key()
+    began = time.monotonic()
+    resumed = train_or_load(config, root=tmp_path, runs_dir=tmp_path / "runs", device="cpu",
+                            verbose=False)
+    assert time.monotonic() - began < 100  # not the 120 s stale limit: the pid is dead
+    assert "resuming after epoch" in (run_dir / "train.log").read_text()
+    assert len(resumed.history) == 6 and not (run_dir / ".lock").exists()
+
+
+def test_lock_of_another_host_is_taken_over_only_when_stale(tmp_path):
+    path = tmp_path / "k" / ".lock"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"host": "elsewhere", "pid": 1, "token": "t", "since": 0}))
+    assert not RunLock(path, stale_after_s=60).acquire(blocking=False)  # fresh: held
+    old = time.time() - 61
+    os.utime(path, (old, old))
+    lock = RunLock(path, stale_after_s=60)
+    assert lock.acquire(blocking=False)  # stale: taken over
+    assert json.loads(path.read_text())["token"] == lock.token
+    assert not RunLock(path, stale_after_s=60).acquire(blocking=False)
+    lock.release()
+    assert not path.exists()
+
+
+def test_heartbeat_keeps_a_long_held_lock_fresh(tmp_path):
+    path = tmp_path / ".lock"
+    with RunLock(path, stale_after_s=0.6, heartbeat_s=0.1) as held:
+        time.sleep(1.0)  # longer than the stale limit
+        assert not RunLock(path, stale_after_s=0.6).acquire(blocking=False)
+        assert held.held and not held.lost
+
+
+def test_takeover_never_steals_a_fresh_lock(tmp_path):
+    """A worker that inspected a stale lock, then finds a fresh one in its
+    place when it moves it aside, puts the fresh one back."""
+    path = tmp_path / ".lock"
+    stale = {"host": "elsewhere", "pid": 1, "token": "old", "since": 0}
+    fresh = RunLock(path)
+    assert fresh.acquire(blocking=False)
+    late = RunLock(path)
+    late._take_over(stale)  # it saw `stale`, but `fresh` is there now
+    assert json.loads(path.read_text())["token"] == fresh.token
+    fresh.release()
+
+
+WRITER = """
+import sys, torch
+from lib.training.checkpoints import save_verified
+for i in range({n}):
+    save_verified({path!r}, {{"w": torch.full((20000,), float(i))}}, "k", extra={{"i": i}})
+"""
+
+
+def test_a_reader_never_sees_a_checkpoint_and_its_manifest_out_of_step(tmp_path):
+    """A checkpoint rewritten in a loop by another process, loaded 400 times:
+    every load succeeds (it failed 359 of 400 when the manifest could lag)."""
+    path = tmp_path / "model.pt"
+    save_verified(path, {"w": torch.zeros(20000)}, "k")
+    writer = subprocess.Popen([sys.executable, "-c", WRITER.format(n=100000, path=str(path))],
+                              cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while float(load_verified(path, "k")["w"][0]) == 0.0:  # the writer has started
+            assert time.monotonic() < deadline and writer.poll() is None
+            time.sleep(0.05)
+        failures, values = 0, set()
+        for _ in range(400):
+            try:
+                values.add(float(load_verified(path, "k")["w"][0]))
+            except CorruptCheckpointError:
+                failures += 1
+        assert writer.poll() is None, "the writer ended before the reader: not a stress test"
+    finally:
+        writer.kill()
+        writer.wait()
+    assert failures == 0
+    assert len(values) >= 3  # the file was rewritten while it was read
+
+
+def test_files_follow_the_umask(tmp_path):
+    """Group-shareable caches: checkpoints, manifests and configs get 0o666
+    less the umask (they were 0o600 whatever the umask)."""
+    old = os.umask(0o002)
+    try:
+        run = train_or_load(tiny_config(), root=tmp_path, runs_dir=tmp_path / "runs",
+                            device="cpu", verbose=False)
+    finally:
+        os.umask(old)
+    for path in (run.path, manifest_path(run.path), run.path.parent / "config.json"):
+        assert path.stat().st_mode & 0o777 == 0o664, path
+
+
+# -- a read-only cache serves a build --------------------------------------------------------
+
+READER = """
+import warnings, sys
+sys.path.insert(0, {tests!r})
+import lib.training.run_cache as run_cache
+from pathlib import Path
+from test_run_cache import tiny_config
+from lib.evaluation.memo import memoized, MemoNotWrittenWarning
+from lib.training import train_or_load
+run_cache.SHIPPED_DIR = Path({shipped!r})
+warnings.simplefilter("error")
+run = train_or_load(tiny_config(), root={root!r}, runs_dir={runs!r}, device="cpu")
+assert run.from_cache
+fail = lambda: (_ for _ in ()).throw(AssertionError("evaluated again"))
+assert memoized("clean", run, [], {{}}, fail, device="cpu", runs_dir={runs!r}) == 1.5
+other = train_or_load(tiny_config(seed=9), root={root!r}, runs_dir={runs!r}, device="cpu")
+assert other.from_cache  # from the shipped copy, not copied into the cache
+warnings.simplefilter("default")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert memoized("clean", run, [], {{"new": 1}}, lambda: 2.5, device="cpu",
+                    runs_dir={runs!r}) == 2.5
+assert [w.category for w in caught] == [MemoNotWrittenWarning]
+print("served")
+"""
+
+
+def test_a_read_only_cache_that_holds_every_run_serves(tmp_path):
+    """The cache and the shipped folder read-only (for root too: the process
+    runs without CAP_DAC_OVERRIDE): every run loads, a memoized evaluation is
+    served, and a new one is computed with a warning, not a failure."""
+    from lib.evaluation.memo import memoized
+
+    runs, shipped = tmp_path / "runs", tmp_path / "shipped"
+    run = train_or_load(tiny_config(), root=tmp_path, runs_dir=runs, device="cpu",
+                        verbose=False)
+    memoized("clean", run, [], {}, lambda: 1.5, device="cpu", runs_dir=runs)
+    other = train_or_load(tiny_config(seed=9), root=tmp_path, runs_dir=tmp_path / "other",
+                          device="cpu", verbose=False)
+    shipped.mkdir()
+    shutil.copyfile(other.path, shipped / f"{other.key}.pt")
+    shutil.copyfile(manifest_path(other.path), shipped / f"{other.key}.pt.json")
+    for path in [*runs.rglob("*"), runs, *shipped.rglob("*"), shipped]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    command = [sys.executable, "-c", READER.format(
+        tests=str(REPO / "tests"), shipped=str(shipped), root=str(tmp_path), runs=str(runs))]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root and setpriv (util-linux) is missing: cannot drop "
+                        "CAP_DAC_OVERRIDE, so chmod cannot make the cache read-only")
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner",
+                   "--", *command]
+    try:
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    finally:
+        for path in [runs, *runs.rglob("*"), shipped, *shipped.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "served"
+    assert not (runs / other.key).exists()
+
+
+# -- a damaged shipped checkpoint (issue 15, item 5) ------------------------------------------
+
+def test_a_damaged_shipped_checkpoint_fails_naming_the_file_and_the_remedies(tmp_path,
+                                                                              monkeypatch):
+    """The quick source's real shipped file, truncated: no silent retraining
+    (14 minutes, on every fresh cache); the error names the file, `git
+    checkout`, re-import and the manifest's `make pretrain` command."""
+    from lib.experiments import source_run
+    from lib.presets import get_preset
+
+    config = source_run(get_preset("quick"))
+    real = run_cache.SHIPPED_DIR / f"{config.key()}.pt"
+    shipped = tmp_path / "checkpoints"
+    shipped.mkdir()
+    data = real.read_bytes()
+    (shipped / real.name).write_bytes(data[: len(data) // 2])
+    shutil.copyfile(manifest_path(real), shipped / f"{real.name}.json")
+    monkeypatch.setattr(run_cache, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(run_cache, "_train", lambda *a, **k: pytest.fail("retrained"))
+    with pytest.raises(DamagedShippedCheckpointError) as caught:
+        train_or_load(config, root=tmp_path, runs_dir=tmp_path / "runs", device="cpu",
+                      verbose=False)
+    message = str(caught.value)
+    for part in (str(shipped / real.name), "git checkout --", "re-import",
+                 "make pretrain PRESET=quick", "force=True"):
+        assert part in message
+    assert not (tmp_path / "runs" / config.key() / "model.pt").exists()
+
+
+def test_a_damaged_shipped_checkpoint_retrains_only_when_asked(tmp_path, monkeypatch):
+    trained = train_or_load(tiny_config(), root=tmp_path, runs_dir=tmp_path / "a",
+                            device="cpu", verbose=False)
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / f"{trained.key}.pt").write_bytes(b"not a checkpoint")
+    shutil.copyfile(manifest_path(trained.path), shipped / f"{trained.key}.pt.json")
+    monkeypatch.setattr(run_cache, "SHIPPED_DIR", shipped)
+    with pytest.raises(DamagedShippedCheckpointError, match="shipped checkpoint"):
+        train_or_load(tiny_config(), root=tmp_path, runs_dir=tmp_path / "b", device="cpu",
+                      verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = train_or_load(tiny_config(), root=tmp_path, runs_dir=tmp_path / "b",
+                              device="cpu", verbose=False, force=True)
+    assert not again.from_cache and same_weights(weights(again), weights(trained))
+
+
+def test_a_damaged_imported_checkpoint_fails_saying_how_to_reimport(tmp_path, monkeypatch):
+    """A run imported from a released file (its manifest names the release,
+    as lib.weights writes it) is never retrained in its place."""
+    runs = tmp_path / "runs"
+    trained = train_or_load(tiny_config(), root=tmp_path, runs_dir=runs, device="cpu",
+                            verbose=False)
+    save_verified(trained.path, load_verified(trained.path), trained.key,
+                  extra={"released": "wrn40_2_imagenet32", "published_at": "github.com/x"})
+    data = trained.path.read_bytes()
+    trained.path.write_bytes(data[: len(data) // 2])
+    monkeypatch.setattr(run_cache, "_train", lambda *a, **k: pytest.fail("retrained"))
+    with pytest.raises(DamagedShippedCheckpointError,
+                       match="import FILE --as wrn40_2_imagenet32"):
+        train_or_load(tiny_config(), root=tmp_path, runs_dir=runs, device="cpu", verbose=False)

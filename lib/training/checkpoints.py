@@ -1,10 +1,18 @@
 """Atomic, verified checkpoint files.
 
 Every file is written atomically (:mod:`lib.atomic_io`), so a killed run
-never leaves a half-written file under the real name. Each ``X.pt`` has a ``X.pt.json`` manifest holding its
-sha256 and the run key; :func:`load_verified` refuses a file whose hash or key
-does not match (a truncated or foreign file) and loads with
-``weights_only=True``.
+never leaves a half-written file under the real name. Each ``X.pt`` has a
+``X.pt.json`` manifest holding its sha256 and the run key; :func:`load_verified`
+refuses a file whose hash or key does not match (a truncated or foreign file)
+and loads with ``weights_only=True``.
+
+The two files are never out of step for a reader, even while a writer
+replaces them (issue 16, item 3): a reader reads the checkpoint's bytes first,
+then the manifest; a writer that replaces an existing checkpoint first
+publishes a manifest naming the new sha256 with the old ones in
+``previous``, then replaces the checkpoint, then the manifest again (the old
+sha256s kept in ``previous``). Whatever bytes a reader got, the manifest it
+reads afterwards names them.
 """
 
 from __future__ import annotations
@@ -31,15 +39,39 @@ def manifest_path(path: Path) -> Path:
     return Path(str(path) + ".json")
 
 
+PREVIOUS_KEPT = 4  # sha256s of replaced versions a manifest still accepts
+
+
+def _previous(path: Path, key: str) -> list[str]:
+    """The sha256s the current manifest of ``path`` accepts (same run key only)."""
+    try:
+        current = json.loads(manifest_path(path).read_text())
+    except (OSError, ValueError):
+        return []
+    if current.get("key") != key or not path.exists():
+        return []
+    return ([current.get("sha256")] + list(current.get("previous", [])))[:PREVIOUS_KEPT]
+
+
 def save_verified(path: Path, payload: dict, key: str, extra: dict | None = None) -> str:
-    """Save ``payload`` with ``torch.save`` atomically, then its manifest; returns the sha256."""
+    """Save ``payload`` with ``torch.save`` atomically with its manifest (in
+    the order of the module docstring); returns the sha256."""
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    data = buffer.getvalue()
+    return save_verified_bytes(path, buffer.getvalue(), key, extra)
+
+
+def save_verified_bytes(path: Path, data: bytes, key: str, extra: dict | None = None) -> str:
+    """Write a checkpoint's bytes and manifest, readable at every instant."""
+    path = Path(path)
     digest = _sha256(data)
+    manifest = {**(extra or {}), "sha256": digest, "key": key, "bytes": len(data)}
+    previous = [d for d in _previous(path, key) if d != digest]
+    if previous:
+        manifest["previous"] = previous
+        atomic_write_json(manifest_path(path), manifest)
     atomic_write_bytes(path, data)
-    atomic_write_json(manifest_path(path), {"sha256": digest, "key": key, "bytes": len(data),
-                                            **(extra or {})})
+    atomic_write_json(manifest_path(path), manifest)
     return digest
 
 
@@ -52,18 +84,43 @@ def read_manifest(path: Path) -> dict:
 
 def load_verified(path: Path, key: str | None = None, map_location="cpu") -> dict:
     """Load ``path`` after checking its sha256 (and run ``key``) against its manifest."""
+    return load_verified_digest(path, key, map_location)[0]
+
+
+def load_verified_digest(path: Path, key: str | None = None,
+                         map_location="cpu") -> tuple[dict, str]:
+    """:func:`load_verified` and the sha256 of the bytes it loaded."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        data = path.read_bytes()  # before the manifest: see the module docstring
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no checkpoint at {path}") from None
     manifest = read_manifest(path)
-    data = path.read_bytes()
-    if _sha256(data) != manifest.get("sha256"):
+    digest = _sha256(data)
+    if digest not in [manifest.get("sha256"), *manifest.get("previous", [])]:
         raise CorruptCheckpointError(
             f"{path}: sha256 does not match its manifest (truncated or altered file)")
     if key is not None and manifest.get("key") != key:
         raise CorruptCheckpointError(
             f"{path}: belongs to run {manifest.get('key')!r}, expected {key!r}")
-    return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    try:
+        payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, ValueError) as error:
+        raise CorruptCheckpointError(f"{path}: not a loadable checkpoint ({error})") from error
+    return payload, digest
+
+
+def copy_verified(source: Path, target: Path) -> str:
+    """Copy a verified checkpoint and its manifest (e.g. a shipped one into the
+    run cache), readable at every instant; returns the sha256."""
+    source = Path(source)
+    data = source.read_bytes()
+    manifest = read_manifest(source)
+    if _sha256(data) != manifest.get("sha256"):
+        raise CorruptCheckpointError(
+            f"{source}: sha256 does not match its manifest (truncated or altered file)")
+    extra = {k: v for k, v in manifest.items() if k not in ("sha256", "key", "bytes", "previous")}
+    return save_verified_bytes(target, data, manifest.get("key"), extra)
 
 
 def remove_checkpoint(path: Path) -> None:

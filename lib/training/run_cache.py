@@ -4,15 +4,18 @@ A run lives in ``<runs dir>/<key>/`` where ``key`` hashes everything that
 determines its weights (:meth:`RunConfig.key`). ``model.pt`` is the finished
 model; ``state.pt`` the last completed epoch (model, optimizer, schedule, RNG),
 from which an interrupted run resumes. Both are written atomically and
-verified on load; a corrupted or foreign file is reported and retrained.
-Checkpoints shipped with the package (``lib/checkpoints/<key>.pt``, e.g. the
-quick pre-trained source model) are used when the cache lacks the run.
+verified on load; a corrupted or foreign file in the cache is reported and
+retrained. Checkpoints shipped with the package (``lib/checkpoints/<key>.pt``,
+e.g. the quick pre-trained source model) are used when the cache lacks the
+run; a damaged shipped file fails, saying how to restore it (issue 15, item 5).
+Many workers may share one cache (issue 16, item 3): training a key holds its
+lock (:mod:`lib.training.locks`), and readers need no lock.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -28,11 +31,15 @@ from lib.models import build_model
 from lib.provenance import git_commit, utc_now
 from lib.training.checkpoints import (
     CorruptCheckpointError,
+    copy_verified,
     load_verified,
+    load_verified_digest,
     read_manifest,
     remove_checkpoint,
     save_verified,
 )
+from lib.training import distributed
+from lib.training.locks import RunLock
 from lib.training.engine import (
     EpochRecord,
     make_optimizer,
@@ -46,6 +53,7 @@ from lib.training.run_config import RunConfig
 
 _REPO = Path(__file__).resolve().parents[2]
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+LOCK_NAME = ".lock"  # <runs dir>/<key>/.lock, held while the run trains
 
 
 class DiscardedCheckpointWarning(RuntimeWarning):
@@ -78,33 +86,90 @@ def _build(config: RunConfig, num_classes: int) -> nn.Module:
 
 
 def _from_payload(config: RunConfig, key: str, payload: dict, path: Path, device,
-                  from_cache: bool) -> TrainedRun:
+                  digest: str) -> TrainedRun:
     model = _build(config, int(payload["num_classes"]))
     model.load_state_dict(payload["model"])
     model = prepare_model(model, device).eval()
-    return TrainedRun(config, key, model, list(payload["history"]), from_cache,
+    return TrainedRun(config, key, model, list(payload["history"]), True,
                       float(payload.get("wall_time_s", 0.0)), path,
-                      dict(payload.get("info", {})), _digest(path))
+                      dict(payload.get("info", {})), digest)
 
 
-def _digest(path: Path) -> str:
+class DamagedShippedCheckpointError(CorruptCheckpointError):
+    """A checkpoint shipped with the package (``lib/checkpoints``) or imported
+    is damaged; it is never retrained silently (issue 15, item 5)."""
+
+
+def _shipped_error(path: Path, error: Exception) -> DamagedShippedCheckpointError:
     try:
-        return str(read_manifest(path).get("sha256", ""))
+        command = read_manifest(path).get("command") or "make pretrain PRESET=<preset>"
     except CorruptCheckpointError:
-        return ""
+        command = "make pretrain PRESET=<preset>"
+    folder = path.parent.relative_to(_REPO) if path.is_relative_to(_REPO) else path.parent
+    return DamagedShippedCheckpointError(
+        f"the shipped checkpoint {path} is damaged ({error}). Restore it: "
+        f"`git checkout -- {folder}` (the copy in git), re-import it if it is an imported file "
+        f"(`python -m lib.weights import FILE --as NAME`), or retrain and re-ship it with "
+        f"`{command}`. Nothing was retrained; `train_or_load(..., force=True)` retrains "
+        f"this run into the run cache without the shipped copy.")
 
 
-def _try_load(path: Path, key: str, config: RunConfig, device, progress: RunProgress):
+def _refuse_damaged_import(path: Path, error: Exception) -> None:
+    """A damaged run imported from a released file (``lib.weights``) is never
+    retrained in its place: it fails, saying how to import it again."""
     try:
-        payload = load_verified(path, key)
+        manifest = read_manifest(path)
+    except CorruptCheckpointError:
+        return
+    name = manifest.get("released")
+    if name:
+        raise DamagedShippedCheckpointError(
+            f"the imported checkpoint {path} ({name}) is damaged ({error}). Re-import it: "
+            f"`python -m lib.weights import FILE --as {name}` (the file is published at "
+            f"{manifest.get('published_at', 'see lib.weights')}). Nothing was retrained.")
+
+
+def _load(path: Path, key: str, config: RunConfig, device) -> TrainedRun:
+    """The verified checkpoint at ``path`` (raises what :func:`load_verified_digest` raises)."""
+    payload, digest = load_verified_digest(path, key)
+    try:
+        return _from_payload(config, key, payload, path, device, digest)
+    except (RuntimeError, KeyError) as error:  # a payload of the wrong shape
+        raise CorruptCheckpointError(f"{path}: not a model of this run ({error})") from error
+
+
+def _from_cache(config, key, final_path, device, progress, *, discard: bool):
+    """The run from the cache's ``model.pt``, or ``None`` when it is absent or
+    unusable; with ``discard`` (the caller holds the key's lock) an unusable
+    file is reported and removed, to be retrained."""
+    try:
+        return _load(final_path, key, config, device)
     except FileNotFoundError:
         return None
-    except (CorruptCheckpointError, RuntimeError, EOFError, KeyError) as error:
-        progress.message(f"discarding unusable checkpoint ({error}); retraining")
-        warnings.warn(f"run {key}: {error}; it will be retrained", DiscardedCheckpointWarning,
-                      stacklevel=3)
+    except CorruptCheckpointError as error:
+        if discard:
+            _refuse_damaged_import(final_path, error)
+            progress.message(f"discarding unusable checkpoint ({error}); retraining")
+            warnings.warn(f"run {key}: {error}; it will be retrained",
+                          DiscardedCheckpointWarning, stacklevel=4)
+            remove_checkpoint(final_path)
         return None
-    return _from_payload(config, key, payload, path, device, from_cache=True)
+
+
+def _from_shipped(config, key, final_path, device, *, seed_cache: bool):
+    """The shipped copy of the run, copied into the cache when ``seed_cache``;
+    ``None`` when none is shipped; a damaged one fails (issue 15, item 5)."""
+    shipped = SHIPPED_DIR / f"{key}.pt"
+    if not shipped.exists():
+        return None
+    try:
+        run = _load(shipped, key, config, device)
+    except CorruptCheckpointError as error:
+        raise _shipped_error(shipped, error) from error
+    if seed_cache:
+        copy_verified(shipped, final_path)
+        run.path = final_path
+    return run
 
 
 def train_or_load(config: RunConfig, *, root=None, device="auto", runs_dir=None,
@@ -112,42 +177,68 @@ def train_or_load(config: RunConfig, *, root=None, device="auto", runs_dir=None,
     """Return the trained model for ``config``, training it only if no valid
     checkpoint exists (its parent ``config.init`` likewise, recursively).
 
-    ``root`` is the data root; ``force=True`` retrains even when cached.
+    ``root`` is the data root; ``force=True`` retrains even when cached (or
+    shipped). Safe for many workers on one cache (issue 16, item 3): a cached
+    run is read without any lock (a read-only cache serves); training holds
+    the key's :class:`~lib.training.locks.RunLock`, so a second worker waits,
+    then loads what the first trained.
     """
     device = resolve_device(device) if not isinstance(device, torch.device) else device
-    key = config.key()
+    key = distributed.run_key(config)
     run_dir = Path(runs_dir or default_runs_dir()) / key
-    final_path, state_path = run_dir / "model.pt", run_dir / "state.pt"
+    final_path = run_dir / "model.pt"
     title = config.label or key
-    progress = RunProgress(title, config.recipe.epochs, 0, run_dir / "train.log", verbose)
+    writer = distributed.is_writer()  # rank 0 of a data-parallel run decides and writes
+    progress = RunProgress(title, config.recipe.epochs, 0,
+                           run_dir / "train.log" if writer else None, verbose and writer)
 
     if not force:
-        for candidate in (final_path, SHIPPED_DIR / f"{key}.pt"):
-            run = _try_load(candidate, key, config, device, progress)
-            if run is not None:
-                if candidate != final_path:  # seed the cache from the shipped copy
-                    run_dir.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(candidate, final_path)
-                    shutil.copyfile(str(candidate) + ".json", str(final_path) + ".json")
-                    run.path = final_path
-                return run
-            if candidate == final_path and final_path.exists():
-                remove_checkpoint(final_path)
-    else:
-        remove_checkpoint(final_path)
-        remove_checkpoint(state_path)
+        run = _from_cache(config, key, final_path, device, progress, discard=False) \
+            if writer else None
+        if distributed.from_rank0(run is not None):
+            return run or _load(final_path, key, config, device)
+    if config.released:  # a released network is imported (lib.weights), never trained here
+        from lib.weights import missing_message
 
+        raise FileNotFoundError(missing_message(config.released, runs_dir))
     parent = None
     if config.init is not None:
         parent = train_or_load(config.init, root=root, device=device, runs_dir=runs_dir,
                                compile=compile, verbose=verbose)
-    return _train(config, key, run_dir, parent, root, device, compile, progress)
+    lock = RunLock(run_dir / LOCK_NAME, on_wait=lambda owner: progress.message(
+        f"waiting: another worker is training this run ({owner.get('host', '?')}, "
+        f"pid {owner.get('pid', '?')})"))
+    try:
+        if writer:
+            lock.acquire()
+    except OSError as error:  # a read-only cache: the shipped copy as it is, if there is one
+        run = None
+        if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not force:
+            run = _from_shipped(config, key, final_path, device, seed_cache=False)
+        if run is None:
+            raise
+        return run
+    try:
+        run = None
+        if writer and force:
+            remove_checkpoint(final_path)
+            remove_checkpoint(run_dir / "state.pt")
+        elif writer:
+            run = (_from_cache(config, key, final_path, device, progress, discard=True)
+                   or _from_shipped(config, key, final_path, device, seed_cache=True))
+        if distributed.from_rank0(run is not None):
+            return run or _load(final_path, key, config, device)
+        return _train(config, key, run_dir, parent, root, device, compile, progress)
+    finally:
+        lock.release()
 
 
 def _train(config, key, run_dir, parent, root, device, compile, progress) -> TrainedRun:
     recipe = config.recipe
     train_data, _ = config.data.build(root)
     num_classes = train_data.num_classes
+    train_data = distributed.shard(train_data, config.seed)  # all of it for one process
+    rank, writer = distributed.context()[0], distributed.is_writer()
     torch.manual_seed(config.seed)
     model = _build(config, parent.model.num_classes if parent else num_classes)
     if parent is not None:
@@ -155,7 +246,7 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
         model.replace_classifier(num_classes)
         model.set_dropout(recipe.dropout)
     model = prepare_model(model, device)
-    runnable = maybe_compile(model, compile and device.type == "cuda")
+    runnable = maybe_compile(distributed.wrap(model), compile and device.type == "cuda")
     loader = DeviceLoader(train_data, recipe.batch_size, shuffle=True, augment=recipe.augment,
                           device=device, seed=config.seed, channels_last=True)
     optimizer, scheduler = make_optimizer(model, recipe, len(loader))
@@ -169,7 +260,8 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng_by_rank"][rank] if "rng_by_rank" in state
+                            else state["rng"])
         start_epoch, history = int(state["epoch"]), list(state["history"])
         elapsed = float(state["wall_time_s"])
         progress.message(f"resuming after epoch {start_epoch}/{recipe.epochs}")
@@ -177,11 +269,15 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
         pass
     except (CorruptCheckpointError, RuntimeError, EOFError, KeyError) as error:
         progress.message(f"discarding unusable resume state ({error}); starting over")
-        remove_checkpoint(state_path)
+        distributed.barrier()  # every rank has read it before it goes
+        if writer:
+            remove_checkpoint(state_path)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir / "config.json", {"key": key, "label": config.label,
-                                                "config": config.to_dict()})
+    if writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / "config.json", {"key": key, "label": config.label,
+                                                    "config": config.to_dict(),
+                                                    "world_size": distributed.context()[1]})
     for epoch in range(start_epoch, recipe.epochs):
         began = time.perf_counter()
         loader.set_epoch(epoch)
@@ -190,25 +286,33 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
             runnable, loader, optimizer, scheduler, recipe, device, config.objective,
             dict(config.objective_params), on_batch=progress.on_batch)
         record = EpochRecord(epoch + 1, loss, acc, optimizer.param_groups[0]["lr"], ips, seconds)
-        if eval_data is not None:
+        if eval_data is not None and writer:
             for name, value in tracked_metrics(predict_logits(model, eval_data, device),
                                                eval_data.labels).items():
                 setattr(record, name, value)
         history.append(record.to_dict())
         elapsed += time.perf_counter() - began
         progress.end_epoch(record)
-        save_verified(state_path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
-            "epoch": epoch + 1, "history": history, "wall_time_s": elapsed}, key)
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+                 "epoch": epoch + 1, "history": history, "wall_time_s": elapsed}
+        if distributed.context()[1] > 1:  # each rank resumes its own dropout/augment RNG
+            state["rng_by_rank"] = distributed.gathered(torch.get_rng_state())
+        if writer:
+            save_verified(state_path, state, key)
+        distributed.barrier()
 
     info = {"device": describe_device(device), "commit": git_commit(), "date": utc_now(),
             "train_size": len(train_data), "label": config.label}
     payload = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
                "num_classes": num_classes, "history": history, "wall_time_s": elapsed,
                "info": info}
-    digest = save_verified(run_dir / "model.pt", payload, key, extra=info)
-    remove_checkpoint(run_dir / "state.pt")
+    if distributed.context()[1] > 1:
+        info["world_size"] = distributed.context()[1]
+    digest = save_verified(run_dir / "model.pt", payload, key, extra=info) if writer else ""
+    if writer:
+        remove_checkpoint(run_dir / "state.pt")
+    digest = distributed.from_rank0(digest)
     model.eval()
     return TrainedRun(config, key, model, history, False, elapsed, run_dir / "model.pt", info,
                       digest)

@@ -1,0 +1,98 @@
+"""Runs per hour with several runs sharing one device (issue 16, item 4).
+
+Trains the same set of small runs (WRN-16-1 on 1,000 Fashion-MNIST images,
+batch 32, like the quick label-noise runs) through the sweep's local executor
+in each layout ``WxT``: W worker processes at once, T torch threads each (on
+a GPU, W runs share it). Each layout starts from an empty run cache; the wall
+time includes each worker's start-up, as in a sweep. Writes
+``benchmarks/results/runs_per_device_<device>.{json,md}``.
+
+    python benchmarks/runs_per_device.py --device cpu --layouts 1x2 2x1 [--runs 4]
+    python benchmarks/runs_per_device.py --device cuda --layouts 1x4 2x4 4x2 8x1
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from lib.atomic_io import atomic_write_bytes, atomic_write_json
+from lib.presets import PRESETS, DataSpec, Recipe
+from lib.sweep.executor import SweepRunner
+from lib.sweep.plan import Plan, PlannedRun, run_images
+from lib.sweep.worker import WorkerSettings
+from lib.training import RunConfig, TrainingDataSpec
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def configs(n: int, epochs: int, batch: int) -> list[RunConfig]:
+    data = TrainingDataSpec(DataSpec.of("fashion_mnist"), size=1000)
+    return [RunConfig("wrn-16-1", 1, data, Recipe(epochs=epochs, lr=0.05, batch_size=batch),
+                      seed=100 + i, label=f"bench{i}") for i in range(n)]
+
+
+def measure(runs: list[RunConfig], workers: int, threads: int, device: str) -> float:
+    """Wall seconds to train ``runs`` with ``workers`` processes of ``threads`` threads."""
+    plan = Plan(PRESETS["smoke"], tuple(PlannedRun(c.key(), c, ("bench",), 0) for c in runs), ())
+    with tempfile.TemporaryDirectory() as folder:
+        settings = WorkerSettings(str(Path(folder) / "runs"), None, device, threads)
+        runner = SweepRunner(plan, "local", settings, Path(folder) / "logs", workers=workers,
+                             poll_s=0.2, echo=lambda line: None)
+        began = time.perf_counter()
+        counts = runner.run()
+        took = time.perf_counter() - began
+    if counts["done"] != len(runs):
+        raise RuntimeError(f"layout {workers}x{threads}: {counts}")
+    return took
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--layouts", nargs="+", default=["1x2", "2x1"],
+                        help="WxT: W runs at once, T threads each")
+    parser.add_argument("--runs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=32)
+    args = parser.parse_args()
+    runs = configs(args.runs, args.epochs, args.batch)
+    images = sum(run_images(c) for c in runs)
+    rows = []
+    for layout in args.layouts:
+        workers, threads = (int(x) for x in layout.split("x"))
+        seconds = measure(runs, workers, threads, args.device)
+        rows.append({"layout": layout, "workers": workers, "threads": threads,
+                     "seconds": round(seconds, 1), "runs_per_hour": round(3600 * len(runs) / seconds, 1),
+                     "images_per_s": round(images / seconds, 1)})
+        print(f"{layout}: {seconds:.1f} s, {rows[-1]['runs_per_hour']} runs/h, "
+              f"{rows[-1]['images_per_s']} img/s", flush=True)
+    device = torch.device(args.device).type
+    hardware = (torch.cuda.get_device_name() if device == "cuda" else
+                f"{platform.machine()}, {os.cpu_count()} CPU cores")
+    result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "hardware": hardware, "torch": torch.__version__, "runs": args.runs,
+              "epochs": args.epochs, "batch": args.batch, "images": images, "layouts": rows,
+              "command": "python benchmarks/runs_per_device.py --device " + args.device
+                         + " --layouts " + " ".join(args.layouts) + f" --runs {args.runs}"}
+    atomic_write_json(RESULTS / f"runs_per_device_{device}.json", result)
+    lines = [f"# Runs per device ({device})", "",
+             f"Measured {result['date']} on {hardware}, torch {torch.__version__}: {args.runs} runs "
+             f"of WRN-16-1 on 1,000 Fashion-MNIST images, {args.epochs} epochs, batch {args.batch}, "
+             "through the local executor (worker start-up included).", "",
+             "| layout (runs at once × threads) | wall s | runs/h | images/s |", "|---|---:|---:|---:|"]
+    lines += [f"| {r['layout']} | {r['seconds']} | {r['runs_per_hour']} | {r['images_per_s']} |"
+              for r in rows]
+    atomic_write_bytes(RESULTS / f"runs_per_device_{device}.md", ("\n".join(lines) + "\n").encode())
+    print(f"wrote {RESULTS / f'runs_per_device_{device}.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The sweep against a real one-node Slurm (issue 16, item 6): submitted
+through submitit's Slurm executor, one job cancelled mid-run (``scancel``),
+the sweep run again; then every run is in the cache once, no finished epoch
+was trained twice, and the weights equal a sequential smoke run's.
+
+The cluster comes from ``tests/slurm/start_cluster.sh`` (root, Debian's
+``slurm-wlm`` and ``munge``). Where it cannot start, the test is skipped and
+says why. ``$SWEEP_SLURM_SECTIONS`` (default ``pretraining``: three runs, a
+parent and its fine-tune) chooses the sections; ``all`` is the whole smoke
+sweep (about 30 runs: minutes on a 2-core machine)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lib.sections import section_names
+from lib.sweep.plan import build_plan
+from lib.training import train_or_load
+from lib.training.checkpoints import load_verified
+
+REPO = Path(__file__).resolve().parents[1]
+START = REPO / "tests" / "slurm" / "start_cluster.sh"
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """SLURM_CONF of a running one-node cluster (started here if need be)."""
+    if os.geteuid() != 0:
+        pytest.skip("Slurm test: starting munged and slurmd needs root")
+    missing = [t for t in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel")
+               if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"Slurm test: {', '.join(missing)} not installed "
+                    "(apt-get install -y slurm-wlm munge)")
+    env = {**os.environ, "SLURM_TEST_DIR": os.environ.get("SLURM_TEST_DIR", "/tmp/slurm-test")}
+    was_up = subprocess.run(["bash", str(START), "status"], capture_output=True, text=True,
+                            env=env, timeout=60).stdout.strip() != ""
+    started = subprocess.run(["bash", str(START), "start"], capture_output=True, text=True,
+                             env=env, timeout=120)
+    found = re.search(r"^SLURM_CONF=(.+)$", started.stdout, re.M)
+    if started.returncode != 0 or not found:
+        pytest.skip(f"Slurm test: the cluster did not start (exit {started.returncode}): "
+                    f"{(started.stderr or started.stdout).strip()[-500:]}")
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = found.group(1)
+    yield found.group(1)
+    if not was_up:  # leave a machine as it was found
+        subprocess.run(["bash", str(START), "stop"], env=env, timeout=60)
+    if old is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = old
+
+
+def _sections() -> list[str]:
+    chosen = os.environ.get("SWEEP_SLURM_SECTIONS", "pretraining")
+    return section_names() if chosen == "all" else chosen.split(",")
+
+
+def _sweep(runs: Path, sections, threads: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "lib.sweep", "run", "--preset", "smoke", "--executor",
+               "slurm", "--sections", *sections, "--runs-dir", str(runs), "--device", "cpu",
+               "--cpus", "1", "--threads", str(threads), "--time-min", "30", "--poll-s", "1"]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def _job_of(lock: Path) -> str | None:
+    """The Slurm job id of the process holding ``lock`` (from its environment)."""
+    import json
+
+    try:
+        pid = json.loads(lock.read_text())["pid"]
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (OSError, ValueError, KeyError):
+        return None
+    values = {k.decode(): v.decode() for k, v in
+              (item.split(b"=", 1) for item in environ if b"=" in item)}
+    if "SLURM_ARRAY_JOB_ID" in values:  # an array task: scancel takes <array>_<task>
+        return f"{values['SLURM_ARRAY_JOB_ID']}_{values['SLURM_ARRAY_TASK_ID']}"
+    return values.get("SLURM_JOB_ID")
+
+
+def _epoch_lines(log: Path) -> list[str]:
+    return re.findall(r" epoch (\d+/\d+) ", log.read_text())
+
+
+def _same_run(a: Path, b: Path) -> bool:
+    x, y = load_verified(a), load_verified(b)
+    keep = ("epoch", "loss", "accuracy", "lr", "test_error")
+    return (x["model"].keys() == y["model"].keys()
+            and all(torch.equal(x["model"][k], y["model"][k]) for k in x["model"])
+            and [{k: r.get(k) for k in keep} for r in x["history"]]
+            == [{k: r.get(k) for k in keep} for r in y["history"]])
+
+
+def test_smoke_sweep_on_slurm_survives_a_cancelled_job(slurm_cluster, smoke_runs_dir, tmp_path):
+    sections = _sections()
+    plan = build_plan("smoke", sections)
+    threads = torch.get_num_threads()  # the sequential reference's: bit-identical weights
+    runs = tmp_path / "runs"
+    victim = plan.runs[0]  # wave 0, a parent (the smoke source)
+    assert any(r.parent == victim.key for r in plan.runs)
+
+    first = _sweep(runs, sections, threads)
+    lock, state = runs / victim.key / ".lock", runs / victim.key / "state.pt.json"
+    deadline, job = time.monotonic() + 600, None
+    while job is None:  # wait until the victim has finished an epoch, then cancel its job
+        assert first.poll() is None, first.stdout.read()
+        assert time.monotonic() < deadline, "the victim's job never finished an epoch"
+        if state.exists():
+            job = _job_of(lock)
+        time.sleep(0.2)
+    cancelled = subprocess.run(["scancel", "--verbose", job], capture_output=True, text=True)
+    assert cancelled.returncode == 0 and "error" not in cancelled.stderr.lower(), cancelled
+    out_first = first.communicate(timeout=900)[0]
+    assert first.returncode == 1, out_first  # the cancelled run is reported as failed…
+    assert f"FAILED {victim.label}" in out_first and "log: " in out_first
+    assert not (runs / victim.key / "model.pt").exists() and state.exists()  # …its epochs kept
+
+    second = _sweep(runs, sections, threads)
+    out_second = second.communicate(timeout=900)[0]
+    assert second.returncode == 0, out_second
+
+    for run in plan.runs:  # every run once, no finished epoch trained twice
+        folder = runs / run.key
+        assert (folder / "model.pt").exists(), run.label
+        lines = _epoch_lines(folder / "train.log")
+        assert len(lines) == len(set(lines)) == run.config.recipe.epochs, (run.label, lines)
+    assert "resuming after epoch" in (runs / victim.key / "train.log").read_text()
+    assert sorted(p.name for p in runs.iterdir() if (p / "model.pt").exists()) == \
+        sorted(r.key for r in plan.runs)
+    assert "FAILED" not in out_second  # resolve steps (deferred runs) included
+
+    for run in plan.runs:  # equal to a sequential smoke run (the shared smoke cache)
+        reference = train_or_load(run.config, runs_dir=smoke_runs_dir, device="cpu",
+                                  verbose=False)
+        assert _same_run(runs / run.key / "model.pt", reference.path), run.label
