@@ -4,7 +4,8 @@ sanity curves): a result is stored under the run cache
 
 * the evaluation's name and ``version`` (bump it when its code changes);
 * the run: its key (:meth:`RunConfig.key`) and the sha256 of its checkpoint
-  (from the checkpoint's manifest, so no weight is re-hashed);
+  (from the checkpoint's manifest, so no weight is re-hashed), and its
+  model's input normalization when that is not the default (issue 15);
 * the evaluated data, as specs (:class:`EvalDataSpec` or any JSON-able
   description), not as pixels;
 * only the parameters that change the result (never a page's prose), and the
@@ -49,8 +50,14 @@ def _canonical(value):
 
 
 def run_identity(run) -> dict:
-    """What identifies a trained model: its run key and checkpoint digest."""
-    return {"key": run.key, "digest": getattr(run, "digest", "")}
+    """What identifies a trained model: its run key and checkpoint digest, and
+    its normalization when not the default (left out otherwise, so the keys of
+    every default model stay as they were)."""
+    identity = {"key": run.key, "digest": getattr(run, "digest", "")}
+    model = getattr(run, "model", None)
+    if getattr(model, "default_normalization", True) is False:
+        identity["normalization"] = model.normalization.to_dict()
+    return identity
 
 
 def evaluation_key(name: str, run, data, params: dict, version: int = 1) -> str:
