@@ -42,7 +42,7 @@ from lib.presets import Preset, Recipe
 
 DRY_EPOCHS = 1
 DRY_SIZE = 16
-DRY_SOURCE_SIZE = 256
+DRY_SOURCE_SIZE = 128
 
 
 def dry_run_preset(preset: Preset) -> Preset:

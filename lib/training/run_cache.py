@@ -298,7 +298,7 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
                  "epoch": epoch + 1, "history": history, "wall_time_s": elapsed}
         if distributed.context()[1] > 1:  # each rank resumes its own dropout/augment RNG
             state["rng_by_rank"] = distributed.gathered(torch.get_rng_state())
-        if writer:
+        if writer and epoch + 1 < recipe.epochs:  # after the last epoch, model.pt follows
             save_verified(state_path, state, key)
         distributed.barrier()
 
