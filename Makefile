@@ -1,6 +1,6 @@
 # The two commands (see README): `make book` and `make test`.
 #   make book [PRESET=quick|smoke|paper] [DATA_ROOT=~/data] [DEVICE=auto|cpu|cuda] [DRY_RUN=1]
-#             [SOURCE=trained|official]
+#             [SOURCE=trained|official] [SOURCE_WORLD_SIZE=N]
 #   make test
 #   make pretrain PRESET=quick   # regenerate the shipped pre-trained checkpoint
 SHELL := /bin/bash
@@ -15,6 +15,9 @@ DRY_RUN ?=
 # SOURCE=official (paper preset): fine-tune the paper's released networks, imported first with
 # python -m lib.weights import FILE --as NAME, instead of pre-training (lib.weights).
 SOURCE ?= trained
+# SOURCE_WORLD_SIZE=N: the sources were pre-trained data-parallel over N processes
+# (torchrun --nproc-per-node=N -m lib.pretrain); their run keys say so, and the fine-tunes find them
+SOURCE_WORLD_SIZE ?= 1
 DRY := $(filter 1 true True TRUE yes Yes YES,$(DRY_RUN))
 BOOK_ROOT := $(if $(DRY),_build/dry_run,.)
 PYTHON ?= python3
@@ -32,7 +35,7 @@ book: check-preset venv preflight $(if $(filter paper,$(PRESET)),,data) notebook
 
 check-preset:  # fails in seconds, before any install, naming the valid presets and devices
 	@$(PYTHON) -m lib.presets check "$(PRESET)" --device "$(DEVICE)" --data-root "$(DATA_ROOT)" \
-	  --dry-run "$(DRY_RUN)" --source "$(SOURCE)"
+	  --dry-run "$(DRY_RUN)" --source "$(SOURCE)" --source-world-size "$(SOURCE_WORLD_SIZE)"
 
 # Every dataset the preset reads from DATA_ROOT is there, before any notebook runs: one error
 # names each missing one, where it was looked for and how to get it (smoke, quick: none).
@@ -72,7 +75,7 @@ notebooks: check-preset venv preflight
 	       "(progress also in $(EXECUTED)/logs/$${name%.ipynb}.progress.log)"; \
 	  $(BIN)/python -m lib.execution "$$nb" $(EXECUTED) \
 	    -p preset "$(PRESET)" -p data_root "$(DATA_ROOT)" -p device "$(DEVICE)" -b dry_run "$(DRY_RUN)" \
-	    -p source "$(SOURCE)"; \
+	    -p source "$(SOURCE)" -i source_world_size "$(SOURCE_WORLD_SIZE)"; \
 	  echo "== $$name done in $$(( (SECONDS - start) / 60 )) min $$(( (SECONDS - start) % 60 )) s"; \
 	done
 

@@ -141,11 +141,12 @@ _TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no", "")
 
 
 def parse_parameters(argv: list[str]) -> dict:
-    """``-p NAME VALUE`` (a string) and ``-b NAME VALUE`` (a boolean: 1/0,
-    true/false, yes/no) pairs as papermill parameters; bad input raises
-    ``ValueError`` naming it."""
-    if len(argv) % 3 or any(a not in ("-p", "-b") for a in argv[::3]):
-        raise ValueError(f"expected -p NAME VALUE or -b NAME VALUE triples, got {argv}")
+    """``-p NAME VALUE`` (a string), ``-b NAME VALUE`` (a boolean: 1/0,
+    true/false, yes/no) and ``-i NAME VALUE`` (an integer) triples as
+    papermill parameters; bad input raises ``ValueError`` naming it."""
+    if len(argv) % 3 or any(a not in ("-p", "-b", "-i") for a in argv[::3]):
+        raise ValueError(f"expected -p NAME VALUE, -b NAME VALUE or -i NAME VALUE triples, "
+                         f"got {argv}")
     parameters = {}
     for flag, name, value in zip(argv[::3], argv[1::3], argv[2::3]):
         if flag == "-b":
@@ -153,19 +154,23 @@ def parse_parameters(argv: list[str]) -> dict:
                 raise ValueError(f"{name}={value!r} is not a boolean; valid: 1, 0, true, "
                                  f"false, yes, no, or empty")
             value = value.lower() in _TRUE
+        elif flag == "-i":
+            if not value.strip().lstrip("-").isdigit():
+                raise ValueError(f"{name}={value!r} is not an integer")
+            value = int(value)
         parameters[name] = value
     return parameters
 
 
 def main(argv: list[str]) -> int:
-    """``NOTEBOOK EXECUTED_DIR [-p NAME VALUE | -b NAME BOOL]...``."""
+    """``NOTEBOOK EXECUTED_DIR [-p NAME VALUE | -b NAME BOOL | -i NAME INT]...``."""
     try:
         if len(argv) < 2:
             raise ValueError("a notebook and an executed folder are needed")
         parameters = parse_parameters(argv[2:])
     except ValueError as error:
         print(f"error: {error}\nusage: python -m lib.execution NOTEBOOK EXECUTED_DIR "
-              "[-p NAME VALUE | -b NAME BOOL]...", file=sys.stderr)
+              "[-p NAME VALUE | -b NAME BOOL | -i NAME INT]...", file=sys.stderr)
         return 2
     try:
         execute(Path(argv[0]), Path(argv[1]), parameters)

@@ -42,7 +42,7 @@ def source_run(preset: Preset, seed: int = 0, source: DataSpec | None = None,
         data=TrainingDataSpec(source, size=preset.source_size),
         recipe=recipe or preset.pretrain, seed=seed,
         track=EvalDataSpec(source, size=source_track_size(preset), split="test"),
-        label=f"pretrain[{preset.name}:{source.name}]")
+        label=f"pretrain[{preset.name}:{source.name}]", world_size=preset.source_world_size)
     return released_source(config, preset)
 
 

@@ -181,7 +181,7 @@ def _summarise(caught) -> list[str]:
 
 
 def start(section: str, preset, data_root=None, device="auto", dry_run=False,
-          source="trained") -> Session:
+          source="trained", source_world_size=1) -> Session:
     """Validate a notebook's parameters (a wrong name or type fails at once,
     naming the valid choices), check that every dataset the preset reads from
     the data root is there (:func:`lib.data.preflight.preflight`: at the paper
@@ -193,7 +193,9 @@ def start(section: str, preset, data_root=None, device="auto", dry_run=False,
     result store, never beside real ones. ``source="official"`` (paper preset)
     fine-tunes the paper's released networks instead of pre-training
     (:mod:`lib.weights`); one that is not imported fails here, saying where to
-    get it and how to import it."""
+    get it and how to import it. ``source_world_size`` N > 1: the sources were
+    pre-trained data-parallel over N processes (``torchrun -m lib.pretrain``),
+    which their run keys record."""
     from lib.data.preflight import preflight
     from lib.presets import get_run_preset
     from lib.results import default_results_dir, new_build_id
@@ -205,7 +207,8 @@ def start(section: str, preset, data_root=None, device="auto", dry_run=False,
     check_type("device", device, str)
     check_type("dry_run", dry_run, bool)
     check_type("source", source, str)
-    spec = get_run_preset(preset, dry_run, source)
+    check_type("source_world_size", source_world_size, int)
+    spec = get_run_preset(preset, dry_run, source, source_world_size)
     chosen = get_section(section)
     resolved = resolve_device(device)
     root = Path(data_root).expanduser() if data_root not in (None, "") else None

@@ -93,12 +93,18 @@ class Preset:
     # "trained": the source models are pre-trained here; "official": the paper's released
     # networks stand in for them (lib.weights, imported first), where one was released
     source_weights: str = "trained"
+    # processes that pre-train each source data-parallel (torchrun; issue 16, item 5): it
+    # enters the sources' run keys, so the fine-tunes find them (SOURCE_WORLD_SIZE)
+    source_world_size: int = 1
 
     @property
     def label(self) -> str:
-        """The preset's name, marked when it is a dry run or uses the released source models."""
+        """The preset's name, marked when it is a dry run, uses the released
+        source models, or pre-trains its sources data-parallel."""
         return (self.name + " (dry run)" * self.dry_run
-                + ", the paper's released source models" * (self.source_weights == "official"))
+                + ", the paper's released source models" * (self.source_weights == "official")
+                + (f", sources pre-trained over {self.source_world_size} processes"
+                   if self.source_world_size > 1 else ""))
 
     def with_changes(self, **changes) -> "Preset":
         return replace(self, **changes)
@@ -173,15 +179,20 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def get_run_preset(name: str, dry_run: bool = False, source: str = "trained") -> Preset:
+def get_run_preset(name: str, dry_run: bool = False, source: str = "trained",
+                   source_world_size: int = 1) -> Preset:
     """The preset called ``name``, shrunk to its dry run when ``dry_run``
     (:func:`lib.dry_run.dry_run_preset`), its source models the paper's
     released ones when ``source="official"`` (paper preset only:
-    :func:`lib.weights.source_for`)."""
+    :func:`lib.weights.source_for`), its sources pre-trained data-parallel over
+    ``source_world_size`` processes (:func:`check_source_world_size`)."""
     preset = get_preset(name)
     check_source(source, name)
+    check_source_world_size(source_world_size, source)
     if source != "trained":
         preset = replace(preset, source_weights=source)
+    if source_world_size != 1:
+        preset = replace(preset, source_world_size=source_world_size)
     if not dry_run:
         return preset
     from lib.dry_run import dry_run_preset
@@ -203,26 +214,45 @@ def check_source(source: str, preset: str) -> None:
                          "it with PRESET=paper, or source='trained'")
 
 
+def check_source_world_size(value, source: str = "trained") -> int:
+    """``value`` (an int, or its text from ``make``) is a positive integer, and
+    1 unless the sources are trained here (``source="trained"``)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
+        raise ValueError(f"source_world_size={value!r} (SOURCE_WORLD_SIZE) is not valid; "
+                         "valid: a positive integer, the processes (GPUs) that pre-trained "
+                         "the sources with torchrun (default 1: one process)")
+    if int(text) > 1 and source != "trained":
+        raise ValueError(f"source_world_size={value!r} (SOURCE_WORLD_SIZE) is not valid with "
+                         f"source={source!r}: the released networks are imported, not "
+                         "trained here; leave it at 1")
+    return int(text)
+
+
 # The ``device`` parameter's choices (``lib.devices.resolve_device``; ``cuda:N``
 # names one GPU), here too so that ``check`` runs before torch is installed.
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 # ``DRY_RUN`` (make book DRY_RUN=1, lib.dry_run): on, or off (empty by default).
 DRY_RUN_CHOICES = ("1", "true", "yes", "0", "false", "no", "")
 _USAGE = ("usage: python -m lib.presets check PRESET [--device DEVICE] [--data-root DATA_ROOT] "
-          "[--dry-run DRY_RUN] [--source SOURCE]")
+          "[--dry-run DRY_RUN] [--source SOURCE] [--source-world-size N]")
 
 
 def check_parameters(preset: str, device: str | None = None, data_root: str | None = None,
-                     dry_run: str | None = None, source: str | None = None):
+                     dry_run: str | None = None, source: str | None = None,
+                     source_world_size: str | None = None):
     """What ``make`` validates before anything is installed: the preset, the
     device (``auto``, ``cpu``, ``cuda`` or ``cuda:N``) and a data root that is
     not empty (an empty one would silently be the current directory); each
     bad value raises ``ValueError`` naming the parameter, the value and the
     valid choices; so do a ``dry_run`` that is not one of
-    :data:`DRY_RUN_CHOICES` and a bad ``source`` (:func:`check_source`)."""
+    :data:`DRY_RUN_CHOICES`, a bad ``source`` (:func:`check_source`) and a bad
+    ``source_world_size`` (:func:`check_source_world_size`)."""
     get_preset(preset)
     if source is not None:
         check_source(source, preset)
+    if source_world_size is not None:
+        check_source_world_size(source_world_size, source or "trained")
     if dry_run is not None and dry_run.lower() not in DRY_RUN_CHOICES:
         raise ValueError(f"dry_run={dry_run!r} (DRY_RUN) is not valid; valid: 1, true, yes "
                          "(a dry run), 0, false, no or empty (none)")
@@ -240,12 +270,14 @@ def _main(argv: list[str]) -> int:
         print(_USAGE, file=sys.stderr)
         return 2
     options = dict(zip(argv[2::2], argv[3::2]))
-    if set(options) - {"--device", "--data-root", "--dry-run", "--source"}:
+    if set(options) - {"--device", "--data-root", "--dry-run", "--source",
+                       "--source-world-size"}:
         print(_USAGE, file=sys.stderr)
         return 2
     try:
         check_parameters(argv[1], options.get("--device"), options.get("--data-root"),
-                         options.get("--dry-run"), options.get("--source"))
+                         options.get("--dry-run"), options.get("--source"),
+                         options.get("--source-world-size"))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

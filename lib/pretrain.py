@@ -3,6 +3,10 @@
     python -m lib.pretrain --preset quick
     torchrun --nproc-per-node=N -m lib.pretrain --preset paper   # data-parallel (issue 16)
 
+Data-parallel, the run's world size is N (it enters the key): fine-tunes find
+it with ``SOURCE_WORLD_SIZE=N`` (``make book``, ``python -m lib.sweep``, the
+notebooks' ``source_world_size`` parameter).
+
 trains the preset's pre-training run from scratch (ignoring any cache), then
 copies the verified checkpoint into ``lib/checkpoints/<key>.pt`` with a
 manifest holding its sha256 and provenance: the command, commit, hardware,
@@ -18,7 +22,7 @@ import sys
 
 from lib.devices import describe_device, resolve_device
 from lib.experiments import source_run
-from lib.presets import get_preset, preset_names
+from lib.presets import get_run_preset, preset_names
 from lib.training.checkpoints import CorruptCheckpointError, read_manifest, save_verified_bytes
 from lib.training import distributed
 from lib.training.run_cache import SHIPPED_DIR, train_or_load
@@ -57,18 +61,18 @@ def main(argv=None) -> int:
     parser.add_argument("--adversarial", action="store_true",
                         help="the adversarial source of section 3.3 instead of the clean one")
     args = parser.parse_args(argv)
-    preset = get_preset(args.preset)
     device = resolve_device(distributed.init_from_env(args.device))  # torchrun: one rank
+    world = distributed.context()[1]
+    preset = get_run_preset(args.preset, source_world_size=world)
     if args.adversarial:
         from lib.sections.adversarial import adversarial_source_run
         config, command = adversarial_source_run(preset), f"make pretrain-adversarial PRESET={preset.name}"
     else:
         config, command = source_run(preset), f"make pretrain PRESET={preset.name}"
-    rank, world = distributed.context()
     if distributed.is_writer():
         print(f"pre-training {config.label or config.key()} on {describe_device(device)}"
-              + (f", data-parallel over {world} processes (run {distributed.run_key(config)})"
-                 if world > 1 else ""))
+              + (f", data-parallel over {world} processes (run {config.key()}; fine-tunes "
+                 f"find it with SOURCE_WORLD_SIZE={world})" if world > 1 else ""))
     run = train_or_load(config, root=args.data_root, device=device, force=not args.reuse_cache)
     if not args.no_ship and distributed.is_writer():
         ship(run, command)

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lib.experiments import source_run
-from lib.presets import get_preset
+from lib.experiments import finetune_run, source_run
+from lib.presets import get_preset, get_run_preset
+from lib.training import train_or_load
 from lib.training.checkpoints import load_verified
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,6 +65,13 @@ def test_two_process_pretraining_writes_once_under_its_own_key_and_resumes(tmp_p
     assert whole.returncode == 0, out
     folder = only_run(tmp_path / "whole")
     assert folder.name != single.key()  # world size and per-rank batch are in the key
+    parallel = get_run_preset("smoke", source_world_size=2)
+    assert folder.name == source_run(parallel).key()  # ... the source's own world_size
+    # a fine-tune in one process (SOURCE_WORLD_SIZE=2) finds its data-parallel parent
+    child = finetune_run(parallel)
+    assert child.init.key() == folder.name
+    tuned = train_or_load(child, device="cpu", runs_dir=tmp_path / "whole", verbose=False)
+    assert tuned.history and (tmp_path / "whole" / child.key() / "model.pt").exists()
     manifest = json.loads((folder / "model.pt.json").read_text())
     assert manifest["key"] == folder.name and manifest["world_size"] == 2
     log = (folder / "train.log").read_text().splitlines()  # rank 0 alone writes
@@ -91,5 +99,31 @@ def test_two_process_pretraining_writes_once_under_its_own_key_and_resumes(tmp_p
     folder = only_run(runs)
     assert "resuming after epoch" in (folder / "train.log").read_text()
     a = load_verified(folder / "model.pt", folder.name)
-    b = load_verified(only_run(tmp_path / "whole") / "model.pt")
+    b = load_verified(folder.parent.parent / "whole" / folder.name / "model.pt")
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_a_data_parallel_run_trains_only_in_a_group_of_its_size(tmp_path):
+    source = source_run(get_run_preset("smoke", source_world_size=2))
+    assert source.to_dict()["world_size"] == 2 and "world_size" not in \
+        source_run(get_preset("smoke")).to_dict()
+    with pytest.raises(RuntimeError, match="world_size=2.*torchrun --nproc-per-node=2"):
+        train_or_load(source, device="cpu", runs_dir=tmp_path, verbose=False)
+    with pytest.raises(ValueError, match="SOURCE_WORLD_SIZE"):
+        get_run_preset("smoke", source_world_size=0)
+
+
+def test_make_and_the_notebooks_take_the_source_world_size():
+    from lib.execution import parse_parameters
+
+    assert parse_parameters(["-i", "source_world_size", "4"]) == {"source_world_size": 4}
+    with pytest.raises(ValueError, match="source_world_size='two' is not an integer"):
+        parse_parameters(["-i", "source_world_size", "two"])
+    out = subprocess.run(["make", "-s", "check-preset", "PRESET=paper", "SOURCE_WORLD_SIZE=0"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert out.returncode != 0 and "source_world_size='0' (SOURCE_WORLD_SIZE)" in out.stderr
+    out = subprocess.run(["make", "-s", "check-preset", "PRESET=paper", "SOURCE=official",
+                          "SOURCE_WORLD_SIZE=8"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode != 0 and "released networks are imported" in out.stderr
+    for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert "source_world_size = 1" in notebook.read_text(), notebook.name

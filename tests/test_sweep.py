@@ -160,3 +160,43 @@ def test_local_executor_runs_parallel_workers_into_one_cache(tmp_path):
         log = (tmp_path / "runs" / outcome.item.key / "train.log").read_text()
         assert log.count(" epoch 1/") == 1
         assert json.loads((tmp_path / "runs" / outcome.item.key / "config.json").read_text())
+
+
+def test_local_executor_trains_a_data_parallel_parent_then_its_one_process_child(tmp_path):
+    """A run with ``world_size=2`` is one job of two tasks joined into one
+    process group (gloo); its child, one process, finds it by its key."""
+    from dataclasses import replace
+
+    parent = replace(tiny(label="ddp parent"), world_size=2)
+    child = tiny(epochs=1, init=parent, label="child")
+    assert parent.key() != tiny(label="ddp parent").key()
+    settings = WorkerSettings(str(tmp_path / "runs"), str(tmp_path), "cpu", 1)
+    runner = SweepRunner(toy_plan(parent, child), "local", settings, tmp_path / "logs",
+                         workers=2, poll_s=0.2, echo=lambda line: None)
+    assert runner.run()["done"] == 2
+    manifest = json.loads((tmp_path / "runs" / parent.key() / "model.pt.json").read_text())
+    assert manifest["world_size"] == 2
+    log = (tmp_path / "runs" / parent.key() / "train.log").read_text()
+    assert log.count(" epoch 1/") == 1  # rank 0 alone writes
+    assert (tmp_path / "runs" / child.key() / "model.pt").exists()
+
+
+def test_debug_executor_refuses_a_data_parallel_run(tmp_path):
+    from dataclasses import replace
+
+    plan = toy_plan(replace(tiny(), world_size=2))
+    settings = WorkerSettings(str(tmp_path / "runs"), str(tmp_path), "cpu", 1)
+    runner = SweepRunner(plan, "debug", settings, tmp_path / "logs", echo=lambda line: None)
+    with pytest.raises(ValueError, match="world_size=2.*--executor local or slurm"):
+        runner.run()
+
+
+def test_source_world_size_reaches_the_sources_of_the_plan():
+    from lib.presets import get_run_preset
+
+    plan = build_plan(get_run_preset("smoke", source_world_size=2), ["pretraining"])
+    sources = [r for r in plan.runs if r.config.label.startswith("pretrain[")]
+    assert sources and all(r.config.world_size == 2 for r in sources)
+    others = [r for r in plan.runs if r not in sources]
+    assert others and all(r.config.world_size == 1 for r in others)
+    assert {r.parent for r in others} - {None} == {r.key for r in sources}

@@ -371,7 +371,8 @@ def adversarial_source_run(preset: str | Preset, seed: int = 0, architecture: st
         track=EvalDataSpec(data.dataset, size=source_track_size(preset, data.size),
                           split="test"),
         objective="adversarial", objective_params=s.source_params,
-        label=f"adv-pretrain[{preset.name}:{data.dataset.name}{tag}]"), preset)
+        label=f"adv-pretrain[{preset.name}:{data.dataset.name}{tag}]",
+        world_size=preset.source_world_size), preset)
 
 
 def row_run(preset: str | Preset, row: str, target: str | None = None, seed: int = 0) -> RunConfig:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lib.presets import preset_names
+from lib.presets import get_run_preset, preset_names
 from lib.sections import section_names
 
 # Per-job resources by preset: the paper's WRNs want a GPU; smoke and quick runs are small.
@@ -24,6 +24,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--preset", required=True, choices=preset_names())
         sub.add_argument("--sections", nargs="+", choices=section_names(), default=None,
                          help="only these sections (default: all)")
+        sub.add_argument("--source-world-size", type=int, default=1,
+                         help="pre-train each source data-parallel over this many processes "
+                              "(one job of as many tasks, one GPU each); the notebooks then "
+                              "render with SOURCE_WORLD_SIZE set to it (default 1)")
     run = commands.choices["run"]
     run.add_argument("--executor", default="slurm", choices=("slurm", "local", "debug"))
     run.add_argument("--runs-dir", default=None, help="the shared run cache (default $RUNS_DIR "
@@ -59,7 +63,12 @@ def main(argv=None) -> int:
     from lib.sweep.plan import build_plan, format_summary
     from lib.sweep.throughput import load_tables
 
-    plan = build_plan(args.preset, args.sections)
+    try:
+        preset = get_run_preset(args.preset, source_world_size=args.source_world_size)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    plan = build_plan(preset, args.sections)
     if args.command == "plan":
         print(format_summary(plan, load_tables()))
         return 0

@@ -24,7 +24,8 @@ from pathlib import Path
 import submitit
 
 from lib.sweep.plan import Plan, PlannedRun, ResolveStep
-from lib.sweep.worker import ResolveSection, RunGroup, TrainRun, WorkerSettings, in_cache
+from lib.sweep.worker import (DistributedTrainRun, ResolveSection, RunGroup, TrainRun,
+                              WorkerSettings, in_cache)
 from lib.validation import check_choice
 
 EXECUTORS = ("slurm", "local", "debug")
@@ -114,8 +115,16 @@ class SweepRunner:
 
     def _call(self, item):
         if isinstance(item, ResolveStep):
-            return ResolveSection(), (item.section, self.plan.preset.name, self.settings)
+            return ResolveSection(), (item.section, self.plan.preset.name, self.settings,
+                                      self.plan.preset.source_world_size)
+        if item.config.world_size > 1:
+            return DistributedTrainRun(), (item.config, self.settings)
         return TrainRun(), (item.config, self.settings)
+
+    @staticmethod
+    def _tasks(item) -> int:
+        """Processes the item's job runs: a data-parallel run's world size, else 1."""
+        return item.config.world_size if isinstance(item, PlannedRun) else 1
 
     def _parents(self, item) -> list[str]:
         if isinstance(item, ResolveStep):
@@ -140,24 +149,31 @@ class SweepRunner:
         k = max(1, int(self.slurm.runs_per_job))
         for wave in self.plan.waves():
             todo = [self.outcomes[i.key] for i in wave if self.outcomes[i.key].state == "left"]
-            runs = [o for o in todo if isinstance(o.item, PlannedRun)]
-            batches = ([(k, [runs[i:i + k] for i in range(0, len(runs), k)])] if k > 1 else
-                       [(1, [[o] for o in runs])])
-            batches.append((1, [[o] for o in todo if not isinstance(o.item, PlannedRun)]))
+            runs = [o for o in todo if isinstance(o.item, PlannedRun) and self._tasks(o.item) == 1]
+            batches = ([(k, False, [runs[i:i + k] for i in range(0, len(runs), k)])] if k > 1
+                       else [(1, False, [[o] for o in runs])])
+            batches.append((1, False, [[o] for o in todo if not isinstance(o.item, PlannedRun)]))
+            for world in sorted({self._tasks(o.item) for o in todo} - {1}):  # data-parallel
+                batches.append((world, True, [[o] for o in todo if self._tasks(o.item) == world]))
             arrays = []
-            for tasks, groups in batches:
+            for tasks, parallel, groups in batches:
                 if not groups:
                     continue
                 executor.update_parameters(
                     dependency="afterany:" + ":".join(previous) if previous else None,
-                    ntasks_per_node=tasks)
+                    ntasks_per_node=tasks,
+                    # a data-parallel run: one GPU per process (item 5); a group shares them
+                    **({"gpus_per_node": tasks * self.slurm.gpus if parallel else self.slurm.gpus}
+                       if self.slurm.gpus else {}))
                 with executor.batch():
-                    jobs = [executor.submit(*self._call_flat(group[0].item)) if tasks == 1 else
+                    jobs = [executor.submit(*self._call_flat(group[0].item))
+                            if tasks == 1 or parallel else
                             executor.submit(RunGroup(), [self._call(o.item) for o in group])
                             for group in groups]
                 for group, job in zip(groups, jobs):
                     for outcome in group:
-                        outcome.job, outcome.state, outcome.grouped = job, "submitted", tasks > 1
+                        outcome.job, outcome.state = job, "submitted"
+                        outcome.grouped = tasks > 1 and not parallel
                 arrays.append(jobs[0].job_id.split("_")[0])
                 self.echo(f"submitted wave {wave[0].wave}: {len(jobs)} job(s) "
                           f"({sum(map(len, groups))} item(s), {tasks} per job) as array "
@@ -169,18 +185,27 @@ class SweepRunner:
         return (function, *args)
 
     def _submit_ready(self, executor) -> None:
-        active = sum(o.state in ("submitted", "running") for o in self.outcomes.values())
+        """Submit what is ready while at most ``workers`` processes run (a
+        data-parallel run counts its world size, and starts alone if larger)."""
+        active = sum(self._tasks(o.item) for o in self.outcomes.values()
+                     if o.state in ("submitted", "running"))
         for outcome in self.outcomes.values():
             if outcome.state != "left":
                 continue
-            ready = self._ready(outcome.item)
+            ready, tasks = self._ready(outcome.item), self._tasks(outcome.item)
             if ready is None:
                 outcome.state = "skipped"
                 outcome.error = "a parent failed"
-            elif ready and active < self.workers:
+            elif ready and (active + tasks <= self.workers or active == 0):
+                if tasks > 1 and self.kind == "debug":
+                    raise ValueError(f"run {outcome.item.label} is data-parallel (world_size="
+                                     f"{tasks}); the debug executor runs one process: use "
+                                     "--executor local or slurm")
+                if self.kind == "local":
+                    executor.update_parameters(tasks_per_node=tasks)
                 outcome.job = executor.submit(*self._call_flat(outcome.item))
                 outcome.state = "submitted"
-                active += 1
+                active += tasks
 
     # -- following -------------------------------------------------------------------------
     def _squeue(self) -> dict[str, str] | None:
@@ -234,7 +259,7 @@ class SweepRunner:
 
     def _collect(self, outcome: Outcome) -> None:
         try:
-            outcome.result = outcome.job.result()
+            outcome.result = outcome.job.results()[0]  # a data-parallel job: rank 0's
             outcome.state = "done"
         except Exception as error:  # a failed job: report it, the others go on
             outcome.state = "failed"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import submitit
@@ -69,15 +69,35 @@ class TrainRun(submitit.helpers.Checkpointable):
                 "seconds": round(time.perf_counter() - began, 1), "host": socket.gethostname()}
 
 
+class DistributedTrainRun(TrainRun):
+    """One data-parallel run (``config.world_size`` N > 1, issue 16 item 5):
+    a job of N tasks, one process each, joined into one process group as
+    ``torchrun`` would join them (submitit's ``TorchDistributedEnvironment``);
+    rank 0 writes, and the job's result is rank 0's."""
+
+    def __call__(self, config, settings: WorkerSettings) -> dict:
+        from lib.training import distributed
+
+        environment = submitit.helpers.TorchDistributedEnvironment()
+        if environment.world_size != config.world_size:
+            raise RuntimeError(f"run {config.label or config.key()} needs {config.world_size} "
+                               f"tasks; its job has {environment.world_size}")
+        environment.export(set_cuda_visible_devices=False)  # LOCAL_RANK picks the GPU
+        device = distributed.init_from_env(settings.device)
+        return super().__call__(config, replace(settings, device=device))
+
+
 class ResolveSection(submitit.helpers.Checkpointable):
     """Run a section on the cache: its deferred runs (Forward/GLC stage 2)
     train, every other run loads, and its evaluations enter the memo."""
 
-    def __call__(self, section: str, preset: str, settings: WorkerSettings) -> dict:
+    def __call__(self, section: str, preset: str, settings: WorkerSettings,
+                 source_world_size: int = 1) -> dict:
         from lib import notebook
 
         _threads(settings)
-        session = notebook.start(section, preset, settings.data_root or None, settings.device)
+        session = notebook.start(section, preset, settings.data_root or None, settings.device,
+                                 source_world_size=source_world_size)
         session.runs_dir = Path(settings.runs_dir)
         began = time.perf_counter()
         session.section.run(session)  # rows are the notebooks' business, not stored here

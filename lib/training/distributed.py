@@ -2,10 +2,11 @@
 item 5): ``torchrun --nproc-per-node=N -m lib.pretrain …`` with
 :class:`torch.nn.parallel.DistributedDataParallel` (NCCL on CUDA, gloo on the CPU).
 
-* The run's key adds the world size and the per-rank batch (the recipe's
-  ``batch_size``; the global batch is N times it) to :meth:`RunConfig.key`, so a
-  data-parallel run never collides with the single-process run of the same
-  config; a single process keeps the plain key.
+* The world size is the run's own (:attr:`RunConfig.world_size`; the per-rank
+  batch is the recipe's ``batch_size``, the global batch N times it), so it is
+  in the key: a data-parallel run never collides with the single-process run
+  of the same config, and a fine-tune started from it (in one process) finds it.
+  Such a run trains only in a process group of its size (:func:`check_world`).
 * Each rank trains on a fixed, equal-sized shard of the training set (a seeded
   permutation split N ways), reshuffled and augmented every epoch by its loader.
 * Rank 0 alone writes (checkpoints, manifest, log, lock); the others wait at a
@@ -14,8 +15,6 @@ item 5): ``torchrun --nproc-per-node=N -m lib.pretrain …`` with
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 
 import torch
@@ -29,15 +28,16 @@ def context() -> tuple[int, int]:
     return 0, 1
 
 
-def run_key(config) -> str:
-    """:meth:`RunConfig.key`, with the world size and per-rank batch when N > 1."""
-    key = config.key()
-    _, world = context()
-    if world == 1:
-        return key
-    text = json.dumps({"run": key, "world_size": world,
-                       "per_rank_batch": config.recipe.batch_size}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def check_world(config) -> None:
+    """Fail unless this process group has ``config.world_size`` processes
+    (before training it: a cached run loads in any process)."""
+    world = context()[1]
+    if world != config.world_size:
+        raise RuntimeError(
+            f"run {config.label or config.key()} has world_size={config.world_size}, but this "
+            f"process group has {world} process(es): train it with `torchrun "
+            f"--nproc-per-node={config.world_size} -m lib.pretrain …` (or `python -m lib.sweep "
+            f"run --source-world-size {config.world_size}`), then fine-tune in one process")
 
 
 def init_from_env(device: str = "auto") -> str:

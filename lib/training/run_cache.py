@@ -184,7 +184,7 @@ def train_or_load(config: RunConfig, *, root=None, device="auto", runs_dir=None,
     then loads what the first trained.
     """
     device = resolve_device(device) if not isinstance(device, torch.device) else device
-    key = distributed.run_key(config)
+    key = config.key()
     run_dir = Path(runs_dir or default_runs_dir()) / key
     final_path = run_dir / "model.pt"
     title = config.label or key
@@ -201,6 +201,7 @@ def train_or_load(config: RunConfig, *, root=None, device="auto", runs_dir=None,
         from lib.weights import missing_message
 
         raise FileNotFoundError(missing_message(config.released, runs_dir))
+    distributed.check_world(config)  # not cached: it trains here, in a group of its size
     parent = None
     if config.init is not None:
         parent = train_or_load(config.init, root=root, device=device, runs_dir=runs_dir,

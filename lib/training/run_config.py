@@ -24,7 +24,7 @@ from lib.presets import DataSpec, Recipe
 from lib.registry import Registry
 from lib.training.engine import ENGINE_VERSION
 from lib.training.objectives import objective_names
-from lib.validation import check_choice
+from lib.validation import check_choice, check_range, check_type
 
 # Training-set transforms by name (label corruption, class imbalance, …):
 # ``transform(dataset, seed, **params) -> ImageDataset`` returning a view.
@@ -102,6 +102,11 @@ class RunConfig:
     parent's weights) and leaves it ``None``. ``released`` names the released
     file (:data:`lib.weights.RELEASES`) whose imported weights this run is:
     such a run is imported by ``python -m lib.weights import``, never trained.
+    ``world_size`` > 1 trains it data-parallel over that many processes
+    (``torchrun``, :mod:`lib.training.distributed`), each with the recipe's
+    ``batch_size`` (the per-rank batch): it enters the key, so a fine-tune
+    finds its data-parallel parent, and such a run trains only in a process
+    group of that size.
     """
 
     architecture: str
@@ -116,9 +121,12 @@ class RunConfig:
     label: str = field(default="", compare=False)
     normalization: Normalization | None = None
     released: str = ""
+    world_size: int = 1
 
     def __post_init__(self):
         check_choice("architecture", self.architecture, ARCHITECTURES)
+        check_type("world_size", self.world_size, int)
+        check_range("world_size", self.world_size, low=1)
         check_choice("objective", self.objective, objective_names())
         check_choice("in_channels", self.in_channels, (1, 3))
         if self.normalization is not None:
@@ -144,7 +152,8 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """Everything that determines the weights (the label excluded); a
-        default normalization and an empty ``released`` are left out."""
+        default normalization, an empty ``released`` and a world size of 1
+        are left out (the keys of runs from before these fields stand)."""
         out = {
             "architecture": self.architecture, "in_channels": self.in_channels,
             "data": self.data.to_dict(), "recipe": self.recipe.to_dict(), "seed": self.seed,
@@ -157,6 +166,8 @@ class RunConfig:
             out["normalization"] = self.normalization.to_dict()
         if self.released:
             out["released"] = self.released
+        if self.world_size > 1:  # per-rank batch: recipe.batch_size
+            out["world_size"] = self.world_size
         return out
 
     def key(self) -> str:
