@@ -62,7 +62,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--tag", default="", help="suffix of the result files' names")
     args = parser.parse_args()
+    load_at_start = [round(x, 2) for x in os.getloadavg()]  # other work skews the ratios
     runs = configs(args.runs, args.epochs, args.batch)
     images = sum(run_images(c) for c in runs)
     rows = []
@@ -81,8 +83,13 @@ def main() -> None:
               "hardware": hardware, "torch": torch.__version__, "runs": args.runs,
               "epochs": args.epochs, "batch": args.batch, "images": images, "layouts": rows,
               "command": "python benchmarks/runs_per_device.py --device " + args.device
-                         + " --layouts " + " ".join(args.layouts) + f" --runs {args.runs}"}
-    atomic_write_json(RESULTS / f"runs_per_device_{device}.json", result)
+                         + " --layouts " + " ".join(args.layouts) + f" --runs {args.runs}"
+                         + f" --epochs {args.epochs} --batch {args.batch}",
+              "load_average_at_start": load_at_start}
+    name = f"runs_per_device_{device}" + (f"_{args.tag}" if args.tag else "")
+    if args.tag:
+        result["command"] += f" --tag {args.tag}"
+    atomic_write_json(RESULTS / f"{name}.json", result)
     lines = [f"# Runs per device ({device})", "",
              f"Measured {result['date']} on {hardware}, torch {torch.__version__}: {args.runs} runs "
              f"of WRN-16-1 on 1,000 Fashion-MNIST images, {args.epochs} epochs, batch {args.batch}, "
@@ -90,8 +97,8 @@ def main() -> None:
              "| layout (runs at once × threads) | wall s | runs/h | images/s |", "|---|---:|---:|---:|"]
     lines += [f"| {r['layout']} | {r['seconds']} | {r['runs_per_hour']} | {r['images_per_s']} |"
               for r in rows]
-    atomic_write_bytes(RESULTS / f"runs_per_device_{device}.md", ("\n".join(lines) + "\n").encode())
-    print(f"wrote {RESULTS / f'runs_per_device_{device}.md'}")
+    atomic_write_bytes(RESULTS / f"{name}.md", ("\n".join(lines) + "\n").encode())
+    print(f"wrote {RESULTS / f'{name}.md'}")
 
 
 if __name__ == "__main__":
