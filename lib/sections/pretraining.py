@@ -226,18 +226,19 @@ def variants_table(rows, settings, preset):
 
 
 def best_recipes(selection: pd.DataFrame) -> str:
-    """The best recorded recipe per arm of the quick-source selection, and the gap."""
-    best = selection.loc[selection.groupby("arm").test_error.idxmin()].set_index("arm")
-    scratch, tuned = best.loc["scratch"], best.loc["pretrained"]
-    return (f"best from scratch: {scratch.test_error:.2f}% ({int(scratch.epochs)} epochs, "
-            f"lr {scratch.lr}, dropout {scratch.dropout}); best fine-tuned: "
-            f"{tuned.test_error:.2f}% (lr {tuned.lr}); gap "
-            f"{tuned.test_error - scratch.test_error:+.2f} points")
+    """The recipe per arm that the quick-source selection chose (on
+    validation: :mod:`lib.selection`), and the gap between the arms."""
+    chosen = selection[selection.chosen].set_index("arm")
+    scratch, tuned = chosen.loc["scratch"], chosen.loc["pretrained"]
+    return (f"chosen from scratch: {scratch.validation_error:.2f}% validation error "
+            f"({int(scratch.epochs)} epochs, lr {scratch.lr}, dropout {scratch.dropout}); "
+            f"chosen fine-tuned: {tuned.validation_error:.2f}% ({tuned.source}, lr {tuned.lr}); "
+            f"gap {tuned.validation_error - scratch.validation_error:+.2f} points")
 
 
 def quick_source_selection(rows, settings, preset):
-    """The recorded measurement that chose the quick recipes
-    (``benchmarks/select_quick_source.py``), with the best recipe per arm."""
+    """The recorded measurement that chose the quick recipes on validation
+    data (``benchmarks/select_quick_source.py``), with the pick per arm."""
     from lib.notebook import recorded_selection
 
     selection = recorded_selection("quick_source_selection.csv",

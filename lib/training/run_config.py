@@ -5,7 +5,8 @@ A :class:`RunConfig` holds everything that determines the trained weights; its
 cache's key. Human labels are not part of the key. Two fields enter the key
 only when set, so every key that existed before them is unchanged (issue 15):
 the input normalization when it is not the default, and the released file an
-imported run stands for.
+imported run stands for; likewise the world size of a data-parallel run
+(issue 16) and the training subset a validation set excludes (issue 17).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from lib.data import get_dataset
 from lib.data.base import ImageDataset
@@ -72,20 +75,60 @@ class TrainingDataSpec:
 
 @dataclass(frozen=True)
 class EvalDataSpec:
-    """A test set: dataset, split and an optional stratified size."""
+    """A test set: dataset, split and an optional stratified size.
+
+    ``excluding`` makes it a validation set (issue 17): images of the
+    *training* split outside that training subset, which a run trained on it
+    never sees (:meth:`validation`)."""
 
     dataset: DataSpec
     size: int | None = None
     split: str = "test"
     seed: int = 0
+    excluding: TrainingDataSpec | None = None
+
+    def __post_init__(self):
+        if self.excluding is not None and (self.split != "train"
+                                           or self.excluding.dataset != self.dataset):
+            raise ValueError(f"a validation set excludes a training subset of the same "
+                             f"dataset's train split; got split={self.split!r}, dataset "
+                             f"{self.dataset.name!r} excluding {self.excluding.dataset.name!r}")
+
+    @staticmethod
+    def validation(training: TrainingDataSpec, size: int | None = None,
+                   seed: int = 0) -> "EvalDataSpec":
+        """A class-stratified sample of ``size`` (``None``: all) of the training
+        split's images that ``training`` does not use (its hold-out included)."""
+        return EvalDataSpec(training.dataset, size, "train", seed, excluding=training)
 
     def build(self, root=None) -> ImageDataset:
         full = get_dataset(self.dataset.name, self.split, root, **self.dataset.kwargs())
+        if self.excluding is not None:
+            full = full.subset(np.flatnonzero(~self._used(full, root)))
         return stratified_subset(full, self.size, self.seed)
 
+    def _used(self, full: ImageDataset, root) -> np.ndarray:
+        """Mask of the images of ``full`` that the excluded training set uses."""
+        used = np.zeros(len(full), bool)
+        for view in self.excluding.build(root):
+            if view is None:
+                continue
+            if view.base_images is not full.base_images or full.indices is not None:
+                raise ValueError(f"the training set of {self.dataset.name} is not a view of its "
+                                 "training split (synthetic images?), so the images it uses "
+                                 "cannot be held out of a validation set")
+            used[view.indices.numpy() if view.indices is not None else slice(None)] = True
+        if used.all():
+            raise ValueError(f"the training set uses all {len(full)} training images of "
+                             f"{self.dataset.name}: nothing is left to validate on")
+        return used
+
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset.to_dict(), "size": self.size, "split": self.split,
-                "seed": self.seed}
+        out = {"dataset": self.dataset.to_dict(), "size": self.size, "split": self.split,
+               "seed": self.seed}
+        if self.excluding is not None:
+            out["excluding"] = self.excluding.to_dict()
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,205 @@
+"""Choosing the quick preset's recipes on validation data, never on the test
+split (issue 17, item 1).
+
+A candidate run is scored on a **validation set held out of the target's
+training split**: a class-stratified sample of the training images outside
+the run's own training subset (:meth:`EvalDataSpec.validation`). Every
+candidate of one comparison trains on the same subset, so all are scored on
+the same images. The test split is read only by the sections' final
+evaluations; nothing here builds it (``tests/test_recipe_selection.py``
+checks this by making any read of a test split fail).
+
+The rules, fixed before measuring:
+
+* **From-scratch recipe** (:func:`source_selection`, ``scratch`` rows): the
+  lowest validation error among :data:`SCRATCH_RECIPES`.
+* **Fine-tuning rate and source** (``pretrained`` rows): the lowest validation
+  error of the fine-tuned arm over every candidate source in
+  :data:`SOURCE_CANDIDATES` and rate in :data:`FINETUNE_LRS` (which includes
+  rates near the paper's 0.001). The candidates, fixed before measuring: the
+  shipped 1,000 classes × 50 instances for 15 epochs; twice the instances
+  (FractalDB finds that instances per class matter as categories do); twice
+  the pre-training epochs. A wider network does not fit the quick budget (every
+  quick run would be 2-3 times slower), so the architecture stays WRN-16-1.
+* **Section recipes** (:func:`section_recipe_selection`): for each section
+  (§3.1 at s = 0 without correction, §3.2 at γ = 0.2) and arm, the lowest
+  validation error over the batch sizes and rate scales of the grid.
+* A **tie** is a difference within :data:`TIE_POINTS`; it goes to the smaller
+  learning rate, then to the smaller batch (the shorter recipe first for the
+  scratch rows: fewer epochs).
+* Nothing is chosen by OOD, calibration, label-noise, imbalance or
+  adversarial results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import partial
+
+import pandas as pd
+
+from lib.evaluation.clean import clean_evaluation
+from lib.experiments import finetune_run, scratch_run, source_run
+from lib.presets import DataSpec, Preset, Recipe
+from lib.training import EvalDataSpec, TrainedRun, train_or_load
+
+VALIDATION_SIZE = 2000  # images per validation set (200 per Fashion-MNIST class); None = all
+TIE_POINTS = 0.1  # validation-error points within which two candidates tie
+SCRATCH_RECIPES = (Recipe(epochs=15, lr=0.1, dropout=0.3), Recipe(epochs=30, lr=0.05),
+                   Recipe(epochs=30, lr=0.05, dropout=0.1))
+FINETUNE_LRS = (0.001, 0.01, 0.05, 0.1)
+SOURCE_CANDIDATES = ("1000x50", "1000x100", "1000x50@30")  # see SourceCandidate.parse
+SECTION_BATCH_SIZES = (128, 32)
+SECTION_LR_SCALES = (1.0, 0.25)  # × the preset's own rate for the arm
+
+
+@dataclass(frozen=True)
+class SourceCandidate:
+    """A fractal source for the quick preset: ``classes`` × ``per_class``
+    images, pre-trained ``epochs`` epochs (``None``: the preset's)."""
+
+    classes: int
+    per_class: int
+    epochs: int | None = None
+
+    @staticmethod
+    def parse(text: str) -> "SourceCandidate":
+        """``CLASSESxPER_CLASS`` or ``CLASSESxPER_CLASS@EPOCHS``, e.g. ``1000x100@30``."""
+        shape, _, epochs = text.partition("@")
+        try:
+            classes, per_class = (int(v) for v in shape.split("x"))
+            return SourceCandidate(classes, per_class, int(epochs) if epochs else None)
+        except ValueError:
+            raise ValueError(f"source={text!r} is not valid; valid: CLASSESxPER_CLASS or "
+                             "CLASSESxPER_CLASS@EPOCHS, e.g. 1000x50 or 1000x100@30") from None
+
+    def label(self, preset: Preset) -> str:
+        epochs = self.epochs or preset.pretrain.epochs
+        return f"fractal {self.classes}×{self.per_class}, {epochs} epochs"
+
+    def run(self, preset: Preset):
+        spec = DataSpec.of("fractal", **{**dict(preset.source.options),
+                                         "num_classes": self.classes,
+                                         "per_class": self.per_class})
+        recipe = replace(preset.pretrain, epochs=self.epochs or preset.pretrain.epochs)
+        return source_run(preset, source=spec, recipe=recipe)
+
+
+def validation_error(run: TrainedRun, device, root=None, runs_dir=None,
+                     size: int | None = VALIDATION_SIZE) -> dict:
+    """``{"error": %, "n": images, "spec": the validation EvalDataSpec}`` of
+    ``run`` on the validation set held out of its training split (memoized)."""
+    spec = EvalDataSpec.validation(run.config.data, size)
+    result = clean_evaluation(run, spec, device, root, runs_dir)
+    return {"error": result["error"], "n": result["n"], "spec": spec}
+
+
+def mark_chosen(table: pd.DataFrame, groups: list[str], order: list[str]) -> pd.Series:
+    """Per group, True for the row the rule picks: the lowest
+    ``validation_error``, ties (within :data:`TIE_POINTS`) broken by
+    ``order`` (columns, ascending)."""
+    chosen = pd.Series(False, index=table.index)
+    for _, group in table.groupby(groups, sort=False):
+        best = group["validation_error"].min()
+        tied = group[group["validation_error"] <= best + TIE_POINTS + 1e-9]
+        chosen[tied.sort_values(order, kind="stable").index[0]] = True
+    return chosen
+
+
+def _row(arm: str, run: TrainedRun, score: dict, **extra) -> dict:
+    r = run.config.recipe
+    return dict(arm=arm, **extra, epochs=r.epochs, batch_size=r.batch_size, lr=r.lr,
+                dropout=r.dropout,
+                final_train_error=round(100 * (1 - run.history[-1]["accuracy"]), 2),
+                validation_error=round(float(score["error"]), 2), validation_n=score["n"],
+                train_minutes=round(run.wall_time_s / 60, 2))
+
+
+def _check_same_validation(scores: list[dict]) -> None:
+    specs = {s["spec"] for s in scores}
+    if len(specs) > 1:
+        raise RuntimeError("the candidates of one comparison trained on different subsets, "
+                           f"so they would be scored on different validation sets: {specs}")
+
+
+def source_selection(preset: Preset, sources=(SourceCandidate(1000, 50),), *, root=None,
+                     device="cpu", runs_dir=None, scratch_recipes=SCRATCH_RECIPES,
+                     finetune_lrs=FINETUNE_LRS, size=VALIDATION_SIZE,
+                     echo=print) -> pd.DataFrame:
+    """The from-scratch recipes, and each candidate source fine-tuned at each
+    rate, scored on validation; ``chosen`` marks each arm's pick (module rules)."""
+    train = partial(train_or_load, root=root, device=device, runs_dir=runs_dir)
+    rows, scores = [], []
+
+    def record(arm, run, **extra):
+        scores.append(validation_error(run, device, root, runs_dir, size))
+        rows.append(_row(arm, run, scores[-1], **extra))
+        echo(rows[-1])
+
+    for recipe in scratch_recipes:
+        record("scratch", train(scratch_run(preset, recipe=recipe)), source="",
+               source_test_error=None)
+    for candidate in sources:
+        source_config = candidate.run(preset)
+        source = train(source_config)
+        source_error = round(100 * source.history[-1]["test_error"], 2)  # the source's own test
+        for lr in finetune_lrs:
+            tuned = train(finetune_run(preset, recipe=replace(preset.finetune, lr=lr),
+                                       source=source_config))
+            record("pretrained", tuned, source=candidate.label(preset),
+                   source_test_error=source_error)
+    _check_same_validation(scores)
+    table = pd.DataFrame(rows)
+    table["chosen"] = mark_chosen(table, ["arm"], ["lr", "batch_size", "epochs"])
+    return table
+
+
+def _section_grid(recipe: Recipe, preset_recipe: Recipe, batch_sizes, lr_scales) -> list[Recipe]:
+    return [replace(recipe, batch_size=b, lr=preset_recipe.lr * s)
+            for b in batch_sizes for s in lr_scales]
+
+
+def section_recipe_selection(preset: Preset, *, root=None, device="cpu", runs_dir=None,
+                             batch_sizes=SECTION_BATCH_SIZES, lr_scales=SECTION_LR_SCALES,
+                             size=VALIDATION_SIZE, echo=print) -> pd.DataFrame:
+    """§3.1's and §3.2's batch size and rate per arm, scored on validation
+    (§3.2's balanced validation set scores the imbalanced runs, as its
+    balanced test set does); ``chosen`` marks each pick (module rules)."""
+    from lib.sections import imbalance, label_noise
+
+    train = partial(train_or_load, root=root, device=device, runs_dir=runs_dir)
+    rows = []
+
+    def compare(section, candidates):
+        scores = []
+        for arm, run in candidates:
+            scores.append(validation_error(run, device, root, runs_dir, size))
+            rows.append(_row(arm, run, scores[-1], section=section))
+            echo(rows[-1])
+        _check_same_validation(scores)
+
+    base = label_noise.SECTION.settings_for(preset)
+    clean_cell = dict(target=preset.target, seed=0, corruption=0.0)
+    for arm, recipe, own in (("scratch", base.scratch, preset.scratch),
+                             ("pretrained", base.finetune, preset.finetune)):
+        def noise_run(candidate, arm=arm):
+            settings = replace(base, scratch=candidate, finetune=candidate,
+                               finetune_corrected=candidate)
+            study = label_noise.Study(preset, settings, root=root, device=device, train=train,
+                                      runs_dir=runs_dir)
+            return label_noise.METHODS["no_correction"].train(study, arm, clean_cell)
+        compare("label_noise (s = 0)", [(arm, noise_run(c)) for c in
+                                        _section_grid(recipe, own, batch_sizes, lr_scales)])
+
+    base = imbalance.SECTION.settings_for(preset)
+    for method, recipe, own in (("normal", base.scratch, preset.scratch),
+                                ("pretraining", base.pretraining, preset.finetune)):
+        arm = imbalance.METHODS[method].arms[0]
+        runs = [(arm, train(imbalance.build_run(method, preset,
+                                                replace(base, scratch=c, pretraining=c),
+                                                preset.target, 0.2, 0, arm)))
+                for c in _section_grid(recipe, own, batch_sizes, lr_scales)]
+        compare("class_imbalance (γ = 0.2)", runs)
+    table = pd.DataFrame(rows)
+    table["chosen"] = mark_chosen(table, ["section", "arm"], ["lr", "batch_size"])
+    return table
