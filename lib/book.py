@@ -120,17 +120,64 @@ SECTION_PAGES = (
 )
 
 
-def glued_markdown(notebook: Path, key: str) -> str | None:
-    """The Markdown that ``notebook`` glued under ``key`` (MyST-NB/scrapbook
-    output metadata), or ``None``."""
+def glued_markdown(notebook: Path, key: str, mime: str = "text/markdown") -> str | None:
+    """What ``notebook`` glued under ``key`` (MyST-NB/scrapbook output
+    metadata) as ``mime``, or ``None``."""
     cells = json.loads(Path(notebook).read_text()).get("cells", [])
     for cell in cells:
         for output in cell.get("outputs", []):
             scrap = output.get("metadata", {}).get("scrapbook", {})
             if scrap.get("name") == key:
                 prefix = scrap.get("mime_prefix", "")
-                return output.get("data", {}).get(prefix + "text/markdown")
+                return output.get("data", {}).get(prefix + mime)
     return None
+
+
+def glued_claims(executed_dir: Path) -> list[dict]:
+    """Every executed section page's claims (the rows it glued as
+    ``claims_data``), in the book's order."""
+    import ast
+
+    rows = []
+    for _, stem in SECTION_PAGES:
+        path = Path(executed_dir) / f"{stem}.ipynb"
+        text = glued_markdown(path, "claims_data", "text/plain") if path.is_file() else None
+        if text is not None:  # glue stores the string's repr
+            rows += json.loads(ast.literal_eval("".join(text)))
+    return rows
+
+
+CLAIMS_FIGURE = "claims_overview.png"
+
+
+def claims_figure(executed_dir: Path, out: Path) -> str:
+    """Draw the overview figure (:func:`lib.claims.overview_figure`) of the
+    executed pages' claims into ``out``; the Markdown that shows it."""
+    rows = glued_claims(executed_dir)
+    if not rows:
+        return "*No section page has been executed in this build (`make book` executes them).*\n"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lib.claims import overview_figure
+
+    fig = overview_figure(rows)
+    target = Path(out) / CLAIMS_FIGURE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial.png")
+    fig.savefig(partial, dpi=110)
+    plt.close(fig)
+    partial.replace(target)
+    presets = sorted({r["preset"] for r in rows})
+    return (f"```{{figure}} generated/{CLAIMS_FIGURE}\n:name: claims-overview-figure\n:alt: "
+            f"Each claim's difference with its noise band beside the paper's\n\n"
+            f"Every claim at a glance ({', '.join(presets)} preset): ours (a dot with its noise "
+            "band; green: the paper's direction or similar, red: the opposite, grey: not "
+            "resolved) beside the paper's own difference (open markers; for a stand-in target, "
+            "each CIFAR's). Right of the line is better for pre-training; each claim has its "
+            "own unit and scale.\n```\n")
 
 
 def claims_overview(executed_dir: Path) -> str:
@@ -194,6 +241,7 @@ def main(argv: list[str]) -> int:
     atomic_write_bytes(out / "class_exclusion.md", class_exclusion_table().encode())
     atomic_write_bytes(out / "reference_build.md", reference_build_table().encode())
     atomic_write_bytes(out / "claims_overview.md", claims_overview(executed).encode())
+    atomic_write_bytes(out / "claims_figure.md", claims_figure(executed, out).encode())
     atomic_write_bytes(out / "sweep_plan.md", sweep_plan_tables().encode())
     return 0
 

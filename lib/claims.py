@@ -63,6 +63,9 @@ class Claim:
     labels: tuple = ("from scratch", "pre-trained")
     notes: tuple = field(default=())
     tolerance: float | None = None  # set for a similarity claim (same unit as the values)
+    # the paper's own ``pretrained − scratch`` per paper dataset, in ``unit``, where it gives
+    # both numbers: ((dataset, difference), ...); both CIFARs' for a stand-in target
+    paper_differences: tuple = ()
 
     def __post_init__(self):
         check_choice("better", self.better, ("lower", "higher"))
@@ -124,12 +127,65 @@ class Claim:
                     seeds=self.seeds, magnitude=self.magnitude,
                     magnitude_name=self.magnitude_name, paper=self.paper_values,
                     paper_magnitude=self.paper_magnitude, verdict=self.verdict,
-                    preset=self.preset)
+                    preset=self.preset, better=self.better, tolerance=self.tolerance,
+                    paper_differences=[list(p) for p in self.paper_differences])
 
 
 def claims_frame(claims: list[Claim]) -> pd.DataFrame:
     """The claims as a table, one row per claim × dataset."""
     return pd.DataFrame([c.to_row() for c in claims])
+
+
+def claims_json(claims: list[Claim]) -> str:
+    """The claims' rows as JSON (glued by each page for the overview figure)."""
+    import json
+
+    return json.dumps([c.to_row() for c in claims], default=float)
+
+
+def overview_figure(rows: list[dict]):
+    """The results overview as one figure: per claim × dataset (rows of
+    :meth:`Claim.to_row`), ours — the difference signed so that right means
+    pre-training is better — with its noise band, beside the paper's
+    difference per paper dataset, each claim on its own axis (units differ).
+    Grey shading marks a similarity claim's tolerance. Colour: the verdict."""
+    import matplotlib.pyplot as plt
+
+    colours = {VERDICTS[0]: "tab:green", SIMILARITY_VERDICTS[0]: "tab:green",
+               VERDICTS[1]: "tab:red", SIMILARITY_VERDICTS[1]: "tab:red",
+               VERDICTS[2]: "tab:grey", SIMILARITY_VERDICTS[2]: "tab:grey"}
+    markers = ("D", "s", "^", "v")
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8.5, 0.62 * len(rows) + 0.9), squeeze=False)
+    paper_names = sorted({name for r in rows for name, _ in r["paper_differences"]})
+    for ax, row in zip(axes[:, 0], rows):
+        sign = -1.0 if row["better"] == "lower" else 1.0
+        ours = sign * row["difference"]
+        ax.errorbar([ours], [0], xerr=[row["band"]], fmt="o", color=colours[row["verdict"]],
+                    capsize=4, label="ours ± noise band")
+        for name, difference in row["paper_differences"]:
+            ax.plot([sign * difference], [0], markers[paper_names.index(name) % len(markers)],
+                    mfc="none", color="black", label=f"paper, {name}")
+        if row.get("tolerance") is not None:
+            ax.axvspan(-row["tolerance"], row["tolerance"], color="0.9", zorder=0)
+        ax.axvline(0, color="0.5", lw=0.8)
+        span = max([abs(ours) + row["band"], row.get("tolerance") or 0,
+                    *(abs(d) for _, d in row["paper_differences"])]) * 1.15 or 1.0
+        ax.set(xlim=(-span, span), yticks=[])
+        ax.tick_params(axis="x", labelsize=7, pad=1)
+        seeds = f"{row['seeds']} seed{'s' if row['seeds'] != 1 else ''}"
+        ax.set_title(f"{row['statement']} — {row['dataset']} ({row['unit']}, {seeds}): "
+                     f"{row['verdict']}", fontsize=7.5, loc="left", pad=2)
+    handles = {}
+    for ax in axes[:, 0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    top = 1 - 0.35 / fig.get_figheight()
+    fig.legend(handles.values(), handles.keys(), loc="upper center", ncol=len(handles),
+               fontsize=7.5, frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.supxlabel("pre-trained minus from scratch, signed so that right is better for "
+                  "pre-training (each claim in its own unit)", fontsize=8, y=0.01)
+    fig.tight_layout(rect=(0, 0.3 / fig.get_figheight(), 1, top), h_pad=0.6)
+    return fig
 
 
 def overview_table(claims: list[Claim]) -> str:

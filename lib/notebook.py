@@ -135,14 +135,16 @@ class Session:
 
     def claims(self):
         """State every claim on the page and glue the same objects' overview
-        rows (``claims_overview``) for the results page."""
+        rows (``claims_overview``) and values (``claims_data``, JSON: the
+        overview's figure) for the results page."""
         from IPython.display import Markdown
         from myst_nb import glue
 
-        from lib.claims import overview_table
+        from lib.claims import claims_json, overview_table
 
         claims = self.judged()
         glue("claims_overview", Markdown(overview_table(claims)), display=False)
+        glue("claims_data", claims_json(claims), display=False)
         return _markdown("\n\n".join(f"- {c.statement}: {c.sentence()}" for c in claims)
                          or "This section states no claim at this preset.")
 

@@ -207,3 +207,57 @@ def test_arm_band_uses_sampling_with_one_seed():
     # one arm with a single seed is enough to fall back to sampling
     band, kind = arm_band(per_seed([10.0, 11.0], [8.0]), se.__getitem__)
     assert "sampling" in kind
+
+
+# -- the overview figure (issue 17, item 3) -----------------------------------------------
+
+def glued_notebook(path, claims):
+    """An executed notebook holding what ``Session.claims`` glues (MyST-NB's format)."""
+    import json
+
+    from IPython.core.formatters import format_display_data
+
+    from lib.claims import claims_json
+
+    bundle, _ = format_display_data(claims_json(claims))
+    prefix = "application/papermill.record/"
+    output = {"output_type": "display_data", "data": {prefix + k: v for k, v in bundle.items()},
+              "metadata": {"scrapbook": {"name": "claims_data", "mime_prefix": prefix}}}
+    path.write_text(json.dumps({"cells": [{"cell_type": "code", "outputs": [output]}]}))
+
+
+def test_overview_figure_shows_ours_with_its_band_beside_the_papers():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lib.claims import overview_figure
+
+    rows = [claim(paper_differences=(("CIFAR-10", -12.8), ("CIFAR-100", -10.0))).to_row(),
+            claim(scratch=70.0, pretrained=71.0, better="higher", band=2.0, key="auroc").to_row(),
+            claim(scratch=5.0, pretrained=5.2, band=0.3, tolerance=1.0, key="premise").to_row()]
+    fig = overview_figure(rows)
+    first, second, third = fig.axes[:3]
+    ours = first.lines[0]  # lower is better: right is an improvement of 2 points
+    assert ours.get_xdata()[0] == pytest.approx(2.0)
+    (bar,) = [c for c in first.collections]
+    (segment,) = bar.get_segments()
+    assert segment[:, 0] == pytest.approx([1.0, 3.0])  # ± the band
+    paper = sorted(line.get_xdata()[0] for line in first.lines if line.get_marker() in "Ds")
+    assert paper == pytest.approx([10.0, 12.8])
+    assert second.lines[0].get_xdata()[0] == pytest.approx(1.0)  # higher is better
+    assert "not resolved" in second.get_title(loc="left")
+    assert third.patches  # the similarity claim's tolerance is shaded
+
+
+def test_the_book_draws_the_glued_claims(tmp_path):
+    from lib.book import CLAIMS_FIGURE, claims_figure, glued_claims
+
+    executed, out = tmp_path / "executed", tmp_path / "generated"
+    executed.mkdir()
+    assert "No section page has been executed" in claims_figure(executed, out)
+    glued_notebook(executed / "00_pretraining.ipynb", [claim(key="premise")])
+    glued_notebook(executed / "04_ood_detection.ipynb", [claim(key="a"), claim(key="b")])
+    assert [r["claim"] for r in glued_claims(executed)] == ["premise", "a", "b"]
+    text = claims_figure(executed, out)
+    assert f"generated/{CLAIMS_FIGURE}" in text and "smoke preset" in text
+    assert (out / CLAIMS_FIGURE).read_bytes()[:4] == b"\x89PNG"

@@ -966,6 +966,9 @@ def claims(rows, settings: AdversarialSettings, preset: Preset) -> list[Claim]:
                 magnitude=float(means["pretrained"] - means["scratch"]),
                 magnitude_name=spec.magnitude_name, paper_values=paper_values,
                 paper_magnitude=paper_magnitude, preset=preset.name,
+                paper_differences=tuple(
+                    (PAPER_NAMES[d], spec.paper[d]) for d in
+                    ([target] if target in PAPER_TABLE3 else PAPER_TABLE3) if d in spec.paper),
                 labels=(METHODS[spec.scratch].title, METHODS[spec.pretrained].title),
                 notes=tuple(n for n in (spec.note,) if n) + notes))
     checked = exclusion_claim(rows, settings, preset, notes)

@@ -274,6 +274,13 @@ def _paper_text(dataset: str, metric: str) -> tuple[str, str]:
             f"{ratios} ({said})")
 
 
+def _paper_differences(dataset: str, metric: str) -> tuple:
+    """((paper dataset, pre-trained − scratch), ...): ``dataset``'s, else every one's."""
+    datasets = [dataset] if dataset in PAPER_TABLE5 else list(PAPER_TABLE5)
+    return tuple((DATASET_TITLES.get(d, d), PAPER_TABLE5[d][metric][1] - PAPER_TABLE5[d][metric][0])
+                 for d in datasets)
+
+
 def claims(rows, settings, preset) -> list[Claim]:
     """Per target: pre-training lowers the raw RMS calibration error, and the MAD."""
     chosen = _per_seed(rows)
@@ -304,6 +311,7 @@ def claims(rows, settings, preset) -> list[Claim]:
                 seeds=seed_count(values), magnitude=ratio,
                 magnitude_name=f"{title} ratio scratch / pre-trained",
                 paper_values=paper_values, paper_magnitude=paper_ratio, preset=preset.name,
+                paper_differences=_paper_differences(dataset, metric),
                 notes=(f"Halved or better (ratio ≥ 2): {'yes' if ratio >= 2 else 'no'}.",)))
     return out
 

@@ -105,4 +105,5 @@ def similarity_claim(*, key: str, section: str, dataset: str, statement: str, me
         magnitude_name=f"change from excluding the classes ({words}; similar: within "
                        f"±{tolerance:.2f})",
         paper_values=paper_values, paper_magnitude=f"{paper_difference:+.2f} {words}",
-        preset=preset, labels=LABELS, notes=(*notes, differences()), tolerance=tolerance)
+        preset=preset, labels=LABELS, notes=(*notes, differences()), tolerance=tolerance,
+        paper_differences=(("CIFAR-10", paper_difference),))

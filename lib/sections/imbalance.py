@@ -746,6 +746,7 @@ def _comparison(rows, target: str, gammas, metric: str, against: str, preset: Pr
         paper_values="; ".join(text for text, _ in paper),
         paper_magnitude=", ".join(f"{gain:.1f} points ({PAPER_DATASETS[d]})"
                                   for d, (_, gain) in zip(datasets, paper)),
+        paper_differences=tuple((PAPER_DATASETS[d], -gain) for d, (_, gain) in zip(datasets, paper)),
         preset=preset.name, labels=tuple(labels), notes=tuple(notes))
 
 

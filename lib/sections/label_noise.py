@@ -735,6 +735,13 @@ class Comparison:
                                                             if self.abstract else "")
 
 
+    def paper_differences(self, target: str) -> tuple:
+        """((paper dataset, contender − baseline area), ...), as :meth:`paper`."""
+        targets = (target,) if target in PAPER_TARGETS else PAPER_TARGETS
+        return tuple((_DATASET_NAMES[t], PAPER_TABLE1[t, self.contender[1]][self.contender[0]]
+                      - PAPER_TABLE1[t, self.baseline[1]][self.baseline[0]]) for t in targets)
+
+
 COMPARISONS = (
     Comparison("label_noise_auc", "pre-training lowers the area under the error curve "
                "(No Correction)", ("no_correction", "scratch"), ("no_correction", "pretrained"),
@@ -804,6 +811,7 @@ def _judge(comparison: Comparison, target: str, rows: pd.DataFrame,
                  magnitude=100 * (1 - pretrained / scratch) if scratch else float("nan"),
                  magnitude_name="relative reduction of the area (%)",
                  paper_values=paper_values, paper_magnitude=paper_magnitude,
+                 paper_differences=comparison.paper_differences(target),
                  preset=preset.name, labels=comparison.labels, notes=notes)
 
 

@@ -361,6 +361,13 @@ def _paper_text(dataset: str, metric: str) -> tuple[str, str]:
             ", ".join(f"{d} {g}" for d, (_, g) in parts.items()))
 
 
+def _paper_differences(dataset: str, metric: str) -> tuple:
+    """((paper dataset, pre-trained − scratch), ...): ``dataset``'s, else every target's."""
+    datasets = [dataset] if dataset in PAPER_TABLE4 else list(PAPER_TABLE4)
+    return tuple((DATASET_TITLES.get(d, d), PAPER_TABLE4[d][metric][1] - PAPER_TABLE4[d][metric][0])
+                 for d in datasets)
+
+
 def _set_se(rows: pd.DataFrame, dataset: str, metric: str, se,
             exclude=()) -> Callable[[str], float]:
     """``arm -> SE`` of the mean over OOD sets of one seed's ``metric``: each
@@ -400,7 +407,8 @@ def claims(rows, settings, preset) -> list[Claim]:
                 seeds=seed_count(values),
                 magnitude=float(mean["pretrained"] - mean["scratch"]),
                 magnitude_name="gain in points", paper_values=paper_values,
-                paper_magnitude=paper_gain, preset=preset.name))
+                paper_magnitude=paper_gain, preset=preset.name,
+                paper_differences=_paper_differences(dataset, metric)))
     return out
 
 
