@@ -276,8 +276,8 @@ SETTINGS: dict[str, ImbalanceSettings] = per_preset(NAME, {
     # keeps the paper's ratio a/b = 20 with sets of 346 (γ = 0.2) and 577
     # (γ = 2.0) images, so that 6 methods × 2 γ fit ~7 minutes on 2 cores.
     # The paper's 2:1 ratio of epochs (100 from scratch, 50 tuned); batch
-    # size and rates chosen per arm by the γ = 0.2 test error
-    # (benchmarks/select_section_recipes.py): at batch 128 a 346-image epoch
+    # size and rates chosen per arm by the γ = 0.2 validation error (lib.selection,
+    # benchmarks/select_section_recipes.py): at batch 128 a 346-image epoch
     # is 3 steps and Normal Training stops far from convergence.
     "quick": ImbalanceSettings(
         targets=("fashion_mnist",), gammas=(0.2, 2.0),
