@@ -149,6 +149,8 @@ def overview_figure(rows: list[dict]):
     pre-training is better — with its noise band, beside the paper's
     difference per paper dataset, each claim on its own axis (units differ).
     Grey shading marks a similarity claim's tolerance. Colour: the verdict."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     colours = {VERDICTS[0]: "tab:green", SIMILARITY_VERDICTS[0]: "tab:green",
@@ -173,8 +175,10 @@ def overview_figure(rows: list[dict]):
         ax.set(xlim=(-span, span), yticks=[])
         ax.tick_params(axis="x", labelsize=7, pad=1)
         seeds = f"{row['seeds']} seed{'s' if row['seeds'] != 1 else ''}"
-        ax.set_title(f"{row['statement']} — {row['dataset']} ({row['unit']}, {seeds}): "
-                     f"{row['verdict']}", fontsize=7.5, loc="left", pad=2)
+        title = (f"{row['verdict'].upper()}: {row['statement']} — {row['dataset']} "
+                 f"({row['unit']}, {seeds})")
+        ax.set_title(textwrap.shorten(title, 150, placeholder=" …"), fontsize=7.5, loc="left",
+                     pad=2)
     handles = {}
     for ax in axes[:, 0]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
