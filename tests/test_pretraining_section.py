@@ -168,11 +168,16 @@ def test_figures_draw_from_rows(smoke_session, name):
 
 def test_best_recipes_summary():
     selection = pd.DataFrame([
-        dict(arm="scratch", epochs=15, lr=0.1, dropout=0.3, test_error=21.75),
-        dict(arm="scratch", epochs=30, lr=0.05, dropout=0.0, test_error=10.75),
-        dict(arm="pretrained", epochs=10, lr=0.05, dropout=0.0, test_error=11.9)])
+        dict(arm="scratch", source="", epochs=15, lr=0.1, dropout=0.3, validation_error=21.75,
+             chosen=False),
+        dict(arm="scratch", source="", epochs=30, lr=0.05, dropout=0.0, validation_error=10.75,
+             chosen=True),
+        dict(arm="pretrained", source="fractal 1000×50, 15 epochs", epochs=10, lr=0.05,
+             dropout=0.0, validation_error=11.9, chosen=True)])
     text = section.best_recipes(selection)
-    assert text.startswith("best from scratch: 10.75% (30 epochs, lr 0.05, dropout 0.0)")
+    assert text.startswith("chosen from scratch: 10.75% validation error (30 epochs, lr 0.05, "
+                           "dropout 0.0)")
+    assert "(fractal 1000×50, 15 epochs, lr 0.05)" in text
     assert text.endswith("gap +1.15 points")
 
 

@@ -115,3 +115,6 @@ def test_quick_preset_recipes_are_the_recorded_source_selection():
     assert (quick.scratch.epochs, quick.scratch.dropout) == (scratch.epochs, scratch.dropout)
     assert quick.scratch.lr == pytest.approx(scratch.lr)
     assert quick.finetune.lr == pytest.approx(tuned.lr)
+    options = dict(quick.source.options)  # the shipped source is the chosen candidate
+    shipped = SourceCandidate(options["num_classes"], options["per_class"], quick.pretrain.epochs)
+    assert tuned.source == shipped.label(quick)
