@@ -1,7 +1,9 @@
 """The sweep against a real one-node Slurm (issue 16, item 6): submitted
 through submitit's Slurm executor, one job cancelled mid-run (``scancel``),
 the sweep run again; then every run is in the cache once, no finished epoch
-was trained twice, and the weights equal a sequential smoke run's.
+was trained twice, and the weights equal a sequential smoke run's. A job
+requeued mid-run (``scontrol requeue``, as a preemption) resumes from its
+last epoch within the same sweep.
 
 The cluster comes from ``tests/slurm/start_cluster.sh`` (root, Debian's
 ``slurm-wlm`` and ``munge``). Where it cannot start, the test is skipped and
@@ -36,7 +38,8 @@ def slurm_cluster(tmp_path_factory):
     """SLURM_CONF of a running one-node cluster (started here if need be)."""
     if os.geteuid() != 0:
         pytest.skip("Slurm test: starting munged and slurmd needs root")
-    missing = [t for t in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel")
+    missing = [t for t in ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel",
+                           "scontrol")
                if shutil.which(t) is None]
     if missing:
         pytest.skip(f"Slurm test: {', '.join(missing)} not installed "
@@ -145,3 +148,35 @@ def test_smoke_sweep_on_slurm_survives_a_cancelled_job(slurm_cluster, smoke_runs
         reference = train_or_load(run.config, runs_dir=smoke_runs_dir, device="cpu",
                                   verbose=False)
         assert _same_run(runs / run.key / "model.pt", reference.path), run.label
+
+
+def _wait_for_epoch(sweep: subprocess.Popen, runs: Path, key: str) -> str:
+    """The Slurm job training run ``key``, once it has finished an epoch."""
+    lock, state = runs / key / ".lock", runs / key / "state.pt.json"
+    deadline = time.monotonic() + 600
+    while True:
+        assert sweep.poll() is None, sweep.stdout.read()
+        assert time.monotonic() < deadline, "the run's job never finished an epoch"
+        if state.exists() and (job := _job_of(lock)) is not None:
+            return job
+        time.sleep(0.2)
+
+
+def test_a_requeued_job_resumes_from_its_last_epoch(slurm_cluster, tmp_path):
+    """A preempted job (``scontrol requeue``: Slurm kills it and queues it
+    again) runs again and resumes from its last epoch; the same sweep
+    invocation follows it to the end and finishes without a failure."""
+    plan = build_plan("smoke", ["pretraining"])
+    victim, runs = plan.runs[0], tmp_path / "runs"
+    sweep = _sweep(runs, ["pretraining"], 1)
+    job = _wait_for_epoch(sweep, runs, victim.key)
+    requeued = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+    assert requeued.returncode == 0, requeued
+    out = sweep.communicate(timeout=900)[0]
+    assert sweep.returncode == 0 and "FAILED" not in out, out
+    log = (runs / victim.key / "train.log").read_text()
+    assert "resuming after epoch" in log
+    lines = _epoch_lines(runs / victim.key / "train.log")
+    assert len(lines) == len(set(lines)) == victim.config.recipe.epochs, lines
+    for run in plan.runs:
+        assert (runs / run.key / "model.pt").exists(), run.label
