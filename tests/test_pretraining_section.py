@@ -18,8 +18,8 @@ SECTION = get_section("pretraining")
 
 # The keys the old notebook 00 trained: source_run(P), scratch_run(P, track=True),
 # finetune_run(P, track=True, source=source_run(P)) (and, at paper, the source variants).
-# The quick source ships as lib/checkpoints/13443145f29e1ca3.pt.
-QUICK_KEYS = ["13443145f29e1ca3", "fe74d12634dd4b8a", "56702e00ed95a778"]
+# The quick source ships as lib/checkpoints/9ab800858d162e39.pt (issue 17: 1,000 × 100 fractals).
+QUICK_KEYS = ["9ab800858d162e39", "fe74d12634dd4b8a", "5199c90a9931699b"]
 # At paper, the old notebook 00's five runs (source, two variants, CIFAR-10 seed 0 both
 # arms) plus CIFAR-10 seeds 1–4 and CIFAR-100 seeds 0–4, which old notebook 04 (OOD)
 # trained as make(P, seed, target=target, track=True): no new training.
