@@ -163,13 +163,12 @@ def claims_figure(executed_dir: Path, out: Path) -> str:
 
     from lib.claims import overview_figure
 
-    fig = overview_figure(rows)
-    target = Path(out) / CLAIMS_FIGURE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial.png")
-    fig.savefig(partial, dpi=110)
+    import io
+
+    fig, image = overview_figure(rows), io.BytesIO()
+    fig.savefig(image, format="png", dpi=110)
     plt.close(fig)
-    partial.replace(target)
+    atomic_write_bytes(Path(out) / CLAIMS_FIGURE, image.getvalue())
     presets = sorted({r["preset"] for r in rows})
     return (f"```{{figure}} generated/{CLAIMS_FIGURE}\n:name: claims-overview-figure\n:alt: "
             f"Each claim's difference with its noise band beside the paper's\n\n"
