@@ -162,21 +162,53 @@ def _wait_for_epoch(sweep: subprocess.Popen, runs: Path, key: str) -> str:
         time.sleep(0.2)
 
 
+# The requeued run: the smoke source trained for this many epochs, so that what is
+# left after its first epoch (seconds) outlasts Slurm's kill (KillWait=1 in
+# tests/slurm/start_cluster.sh; submitit only logs the SIGTERM before it). With the
+# smoke preset's 4 epochs the run could end before the kill came, and Slurm then
+# requeued a finished job: the test raced.
+REQUEUED_EPOCHS = 24
+
+
 def test_a_requeued_job_resumes_from_its_last_epoch(slurm_cluster, tmp_path):
     """A preempted job (``scontrol requeue``: Slurm kills it and queues it
     again) runs again and resumes from its last epoch; the same sweep
-    invocation follows it to the end and finishes without a failure."""
-    plan = build_plan("smoke", ["pretraining"])
-    victim, runs = plan.runs[0], tmp_path / "runs"
-    sweep = _sweep(runs, ["pretraining"], 1)
-    job = _wait_for_epoch(sweep, runs, victim.key)
+    follows it to the end and finishes without a failure."""
+    import threading
+    from dataclasses import replace
+
+    from lib.sweep.executor import SlurmOptions, SweepRunner
+    from lib.sweep.plan import Plan, PlannedRun
+    from lib.sweep.worker import WorkerSettings
+
+    smoke = build_plan("smoke", ["pretraining"])
+    source = smoke.runs[0].config
+    config = replace(source, recipe=replace(source.recipe, epochs=REQUEUED_EPOCHS))
+    victim = PlannedRun(config.key(), config, ("pretraining",), 0)
+    runs, printed = tmp_path / "runs", []
+    runner = SweepRunner(Plan(smoke.preset, (victim,), ()), "slurm",
+                         WorkerSettings(str(runs), None, "cpu", 1), runs / "sweep",
+                         slurm=SlurmOptions(cpus=1, time_min=30), poll_s=1,
+                         echo=printed.append)
+    counts = {}
+    follower = threading.Thread(target=lambda: counts.update(runner.run()), daemon=True)
+    follower.start()
+    lock, state = runs / victim.key / ".lock", runs / victim.key / "state.pt.json"
+    deadline, job = time.monotonic() + 600, None
+    while job is None:
+        assert follower.is_alive(), printed
+        assert time.monotonic() < deadline, "the run's job never finished an epoch"
+        if state.exists():
+            job = _job_of(lock)
+        time.sleep(0.2)
     requeued = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
     assert requeued.returncode == 0, requeued
-    out = sweep.communicate(timeout=900)[0]
-    assert sweep.returncode == 0 and "FAILED" not in out, out
+    follower.join(timeout=900)
+    assert not follower.is_alive(), printed
+    assert counts["done"] == 1 and counts["failed"] == 0, printed
+    assert not any("FAILED" in line for line in printed), printed
     log = (runs / victim.key / "train.log").read_text()
-    assert "resuming after epoch" in log
+    assert "resuming after epoch" in log, log
     lines = _epoch_lines(runs / victim.key / "train.log")
-    assert len(lines) == len(set(lines)) == victim.config.recipe.epochs, lines
-    for run in plan.runs:
-        assert (runs / run.key / "model.pt").exists(), run.label
+    assert len(lines) == len(set(lines)) == REQUEUED_EPOCHS, lines
+    assert (runs / victim.key / "model.pt").exists()

@@ -58,6 +58,8 @@ ClusterName=sweeptest
 SlurmctldHost=$HOST
 SlurmUser=root
 AuthType=auth/munge
+# a requeued job waits cred_expire seconds before it may start again (default 120)
+AuthInfo=cred_expire=10
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
 StateSaveLocation=$DIR/state
