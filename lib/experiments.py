@@ -22,8 +22,10 @@ def source_track_size(preset: Preset, cap: int | None = None) -> int:
 
 
 def target_train_data(preset: Preset, dataset: str | None = None) -> TrainingDataSpec:
-    """The target training set of ``preset`` (class-stratified ``train_size`` subset)."""
-    return TrainingDataSpec(DataSpec.of(dataset or preset.target), size=preset.train_size)
+    """The target training set of ``preset`` (class-stratified ``train_size``
+    subset, without its ``target_holdout``)."""
+    return TrainingDataSpec(DataSpec.of(dataset or preset.target), size=preset.train_size,
+                            holdout_fraction=preset.target_holdout)
 
 
 def target_test_data(preset: Preset, dataset: str | None = None) -> EvalDataSpec:

@@ -41,9 +41,11 @@ CPU = torch.device("cpu")
 # /work/baseline: the adversarial source, its init, and every Table 3 row's run
 # with its init, in that order). The shipped checkpoints and caches use them.
 OLD_KEYS = {
-    # moved in issue 17: the quick source became 1,000 fractal classes × 100 (on validation)
-    "quick": ["9ab800858d162e39", "dcb452a0739a8975", "fe74d12634dd4b8a", "3e3f2db477a7cb20",
-              "269cd2f767f956e7", "96b51a2a82715242"],
+    # moved in issue 17: the quick source became 1,000 fractal classes × 100 (on validation),
+    # then the quick target runs left out the 10% temperature split (Normal Training is the
+    # pre-training page's seed-0 run, 9091144db3bdbbb2)
+    "quick": ["9ab800858d162e39", "dcb452a0739a8975", "9091144db3bdbbb2", "56ab9e3d8954fcfb",
+              "2cd799087fddb5dc", "b8eece90584e548b"],
     "paper": ["7d00044176382a8f", "2538e890b55e3b1e", "357630e6669b0a80", "55ff15295dd02b2e",
               "9e55be2739219b9f", "ba40d005f5edef8e", "ab5db9857b9e877b", "7352aa516449d302",
               "31dbdd6b61e724d4"],

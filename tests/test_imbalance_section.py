@@ -30,13 +30,12 @@ SCRATCH_METHODS = [m for m in METHOD_NAMES if section.METHODS[m].arms == ("scrat
 
 # RunConfig.key() of every run the code before the section protocol trained
 # at the quick preset (computed from /work/baseline): 6 methods × γ ∈ {0.2, 2.0}
-# and the shared pre-trained source.
+# and the shared pre-trained source. Issue 17 (session 6): quick runs γ = 0.2 only
+# (its keys unchanged), for the budget of the premise's and §4's seeds.
 # Moved in issue 17: the quick source became 1,000 fractal classes × 100 (chosen on validation).
 QUICK_KEYS = {
-    "317e2e81702c0692", "3e692ab1c3c39c57", "4c92868691ff2c1d", "56025205aeb81555",
-    "81867ef4b8787e11", "8636a807959cab3e", "9a82360a0d2a0886", "9ab800858d162e39",
-    "b71ebec1d90454e4", "e0470dbc6b9ecacd", "e5432e8044fde9ee", "e54963e98883d565",
-    "f21d0d96966d91c2"
+    "4c92868691ff2c1d", "8636a807959cab3e", "9a82360a0d2a0886", "9ab800858d162e39",
+    "b71ebec1d90454e4", "e0470dbc6b9ecacd", "e54963e98883d565"
 }
 # The same for the paper preset: 421 keys (2 targets × 7 γ × 5 seeds × 6 methods
 # and the source), as the sha256 of the sorted keys joined by newlines.

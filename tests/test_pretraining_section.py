@@ -16,10 +16,13 @@ from lib.sections.base import per_preset
 matplotlib.use("Agg")
 SECTION = get_section("pretraining")
 
-# The keys the old notebook 00 trained: source_run(P), scratch_run(P, track=True),
-# finetune_run(P, track=True, source=source_run(P)) (and, at paper, the source variants).
+# source_run(P), then per seed scratch_run(P, seed, track=True) and
+# finetune_run(P, seed, track=True, source=source_run(P)) (and, at paper, the source variants).
 # The quick source ships as lib/checkpoints/9ab800858d162e39.pt (issue 17: 1,000 × 100 fractals).
-QUICK_KEYS = ["9ab800858d162e39", "fe74d12634dd4b8a", "5199c90a9931699b"]
+# Issue 17: at quick three seeds, trained without §4.2's 10% hold-out; seed 0's pair is the
+# calibration page's old pair (9091144db3bdbbb2, 377143c759b56c42).
+QUICK_KEYS = ["9ab800858d162e39", "9091144db3bdbbb2", "377143c759b56c42", "9bacbef881b446c5",
+              "ea0cddc7ae6a58d4", "530330f254b1b62b", "75d932bda4444888"]
 # At paper, the old notebook 00's five runs (source, two variants, CIFAR-10 seed 0 both
 # arms) plus CIFAR-10 seeds 1–4 and CIFAR-100 seeds 0–4, which old notebook 04 (OOD)
 # trained as make(P, seed, target=target, track=True): no new training.
@@ -71,6 +74,21 @@ def test_quick_plan_keeps_the_old_run_keys():
     planned = SECTION.planned("quick")
     assert [c.key() for c in planned] == QUICK_KEYS
     assert planned[2].init.key() == QUICK_KEYS[0]  # fine-tuned from the shipped source
+
+
+def test_quick_premise_ood_and_calibration_share_their_runs():
+    """Issue 17: at quick one set of three seeds serves the premise, §4.1 and
+    §4.2 (every run leaves out the 10% temperature split), and §3.3's Normal
+    Training is seed 0's from-scratch run."""
+    from lib.sections.adversarial import row_run
+
+    premise = {c.key() for c in SECTION.planned("quick")}
+    for name in ("ood", "calibration"):
+        assert {c.key() for c in get_section(name).planned("quick")} == premise
+    assert row_run("quick", "normal").key() == QUICK_KEYS[1]
+    scratch = SECTION.planned("quick")[1]
+    assert scratch.data.holdout_fraction == 0.1 and scratch.seed == 0
+    assert len({c.seed for c in SECTION.planned("quick")[1:]}) == 3
 
 
 def test_paper_plan_keys_were_all_trained_by_the_old_code():

@@ -273,19 +273,21 @@ SETTINGS: dict[str, ImbalanceSettings] = per_preset(NAME, {
         pretraining=replace(PRESETS["smoke"].finetune, dropout=0.0),
         seeds=PRESETS["smoke"].seeds),
     # Fashion-MNIST has 6,000 training images per class; (a, b) = (200, 10)
-    # keeps the paper's ratio a/b = 20 with sets of 346 (γ = 0.2) and 577
-    # (γ = 2.0) images, so that 6 methods × 2 γ fit ~7 minutes on 2 cores.
+    # keeps the paper's ratio a/b = 20 with a set of 346 images at γ = 0.2 (577
+    # at γ = 2.0). One γ, the most imbalanced of Table 2's range and the one the
+    # recipes were chosen at: 6 methods fit ~3 minutes on 2 cores; γ = 2.0 was
+    # dropped for the seeds of the premise and §4 (issue 17's cold-build budget).
     # The paper's 2:1 ratio of epochs (100 from scratch, 50 tuned); batch
     # size and rates chosen per arm by the γ = 0.2 validation error (lib.selection,
     # benchmarks/select_section_recipes.py): at batch 128 a 346-image epoch
     # is 3 steps and Normal Training stops far from convergence.
     "quick": ImbalanceSettings(
-        targets=("fashion_mnist",), gammas=(0.2, 2.0),
+        targets=("fashion_mnist",), gammas=(0.2,),
         extremes=(("fashion_mnist", (200, 10)),),
         scratch=replace(PRESETS["quick"].scratch, epochs=30, batch_size=32),
         pretraining=replace(PRESETS["quick"].finetune, epochs=15, lr=0.0125, batch_size=32,
                             dropout=0.0),
-        seeds=PRESETS["quick"].seeds),
+        seeds=(0,)),  # one seed (12 runs a seed); the band is the test set's (bootstrap)
     # §3.2: baselines 100 epochs at lr 0.1 with dropout 0.3 (the preset's
     # scratch recipe); pre-training tuned 50 epochs at lr 0.001 without dropout;
     # the class-exclusion check tunes the same way from the reduced source.
