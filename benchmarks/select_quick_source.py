@@ -10,8 +10,13 @@ test split is never read. Writes ``benchmarks/results/quick_source_selection.csv
 (shown on the pre-training page).
 
     python benchmarks/select_quick_source.py [--sources 1000x50 1000x100 1000x50@30]
+    python benchmarks/select_quick_source.py --signals
 
 (default: ``lib.selection.SOURCE_CANDIDATES``, the candidates fixed before measuring).
+``--signals`` reads the recorded selection and measures, on validation data, the
+five signals nothing was chosen by (``lib.selection.candidate_signals``: OOD,
+calibration, label noise, imbalance, PGD) for the chosen from-scratch recipe and
+each candidate at its best rate; writes ``benchmarks/results/quick_source_signals.csv``.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ import argparse
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from lib.atomic_io import atomic_write_bytes
 from lib.devices import describe_device, resolve_device
 from lib.presets import get_preset
 from lib.provenance import git_commit, utc_now
-from lib.selection import SOURCE_CANDIDATES, SourceCandidate, source_selection
+from lib.selection import SOURCE_CANDIDATES, SourceCandidate, candidate_signals, source_selection
 
 OUT = Path(__file__).resolve().parent / "results" / "quick_source_selection.csv"
+SIGNALS = OUT.with_name("quick_source_signals.csv")
 
 
 def main() -> None:
@@ -35,14 +43,25 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sources", nargs="+", default=list(SOURCE_CANDIDATES),
                         help="fractal sources as CLASSESxPER_CLASS[@EPOCHS]")
+    parser.add_argument("--signals", action="store_true",
+                        help=f"measure the five signals of the recorded selection ({OUT.name})")
     args = parser.parse_args()
     device = resolve_device(args.device)
     sources = [SourceCandidate.parse(s) for s in args.sources]
-    table = source_selection(get_preset("quick"), sources, root=args.data_root, device=device)
+    if args.signals:
+        if not OUT.is_file():
+            raise SystemExit(f"--signals reads the recorded selection {OUT}: run this script "
+                             "without --signals first")
+        table, out = candidate_signals(get_preset("quick"), pd.read_csv(OUT), sources,
+                                       root=args.data_root, device=device), SIGNALS
+    else:
+        table = source_selection(get_preset("quick"), sources, root=args.data_root,
+                                 device=device)
+        out = OUT
     table["device"], table["commit"], table["date"] = describe_device(device), git_commit(), utc_now()
-    atomic_write_bytes(OUT, table.to_csv(index=False).encode())
+    atomic_write_bytes(out, table.to_csv(index=False).encode())
     print(table.drop(columns=["device", "commit", "date"]).to_string(index=False))
-    print(f"wrote {OUT}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

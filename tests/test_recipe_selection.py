@@ -16,8 +16,8 @@ import pytest
 from lib.data import registry
 from lib.presets import DataSpec, get_preset
 from lib.sections import imbalance, label_noise
-from lib.selection import (SourceCandidate, mark_chosen, section_recipe_selection,
-                           source_selection)
+from lib.selection import (SourceCandidate, candidate_signals, mark_chosen,
+                           section_recipe_selection, source_selection)
 from lib.training import EvalDataSpec, TrainingDataSpec
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks/results"
@@ -85,6 +85,14 @@ def test_no_selection_reads_the_test_split(no_test_split, tmp_path):
     assert (table.validation_n == 200).all() and table.groupby("arm").chosen.sum().eq(1).all()
     recipes = section_recipe_selection(smoke, batch_sizes=(32,), lr_scales=(1.0, 0.25), **kwargs)
     assert len(recipes) == 8 and recipes.groupby(["section", "arm"]).chosen.sum().eq(1).all()
+    signals = candidate_signals(smoke, table, [source], scratch_recipes=[smoke.scratch],
+                                **kwargs)  # the five signals: validation data only, too
+    assert signals.arm.tolist() == ["scratch", "pretrained"]
+    tuned = table[(table.arm == "pretrained") & table.chosen].iloc[0]  # one source: its best
+    assert signals.validation_error.iloc[1] == pytest.approx(tuned.validation_error)
+    for column in ("ood_auroc_msp", "rms_calibration_error", "noise_error", "imbalance_error",
+                   "pgd_accuracy"):
+        assert signals[column].between(0, 100).all(), column
 
 
 @pytest.mark.parametrize("section,arm,recipe", [

@@ -250,6 +250,20 @@ def quick_source_selection(rows, settings, preset):
     return selection
 
 
+def quick_source_signals(rows, settings, preset):
+    """The recorded five signals of the chosen from-scratch recipe and each
+    candidate source (``select_quick_source.py --signals``: OOD, calibration,
+    label noise, imbalance, PGD, all on validation data), measured after the
+    choice and never used for it."""
+    from lib.notebook import recorded_selection
+
+    signals = recorded_selection("quick_source_signals.csv",
+                                 "benchmarks/select_quick_source.py --signals")
+    if signals is None:
+        return "No recorded signals: run `python benchmarks/select_quick_source.py --signals`."
+    return signals.set_index("candidate")
+
+
 # -- figures ----------------------------------------------------------------------------------
 
 def source_images(rows, settings, preset, data_root=None):
@@ -361,7 +375,8 @@ SECTION = Section(
     paper="§1, §3 and §4: the source model; both arms' clean accuracy",
     settings=SETTINGS, plan=plan, run=run, claims=claims,
     tables={"results": results_table, "variants": variants_table,
-            "quick_source_selection": quick_source_selection},
+            "quick_source_selection": quick_source_selection,
+            "quick_source_signals": quick_source_signals},
     figures={"source_images": source_images, "source_curves": source_curves,
              "target_curves": target_curves})
 SECTIONS.add(SECTION.name, SECTION)
