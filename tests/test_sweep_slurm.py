@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -56,6 +57,8 @@ def slurm_cluster(tmp_path_factory):
     old = os.environ.get("SLURM_CONF")
     os.environ["SLURM_CONF"] = found.group(1)
     yield found.group(1)
+    # srun processes of this module's jobs that outlived them (a requeued job's first srun)
+    subprocess.run(["pkill", "-f", f"submitit.core._submit {tmp_path_factory.getbasetemp()}"])
     if not was_up:  # leave a machine as it was found
         subprocess.run(["bash", str(START), "stop"], env=env, timeout=60)
     if old is None:
@@ -77,14 +80,34 @@ def _sweep(runs: Path, sections, threads: int) -> subprocess.Popen:
                             text=True)
 
 
-def _job_of(lock: Path) -> str | None:
-    """The Slurm job id of the process holding ``lock`` (from its environment)."""
+def _pid_of(lock: Path) -> int | None:
     import json
 
     try:
-        pid = json.loads(lock.read_text())["pid"]
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        return int(json.loads(lock.read_text())["pid"])
     except (OSError, ValueError, KeyError):
+        return None
+
+
+def _kill_task(pid: int) -> None:
+    """SIGKILL the job's training process, as Slurm's ``KillWait`` would.
+
+    On this one-node cluster (proctrack/linuxproc, task/none) Slurm cancels the
+    step but does not kill its task: submitit only logs the SIGTERM, and in
+    ``slurmd.log`` a cancelled task was seen exiting on its own seconds later,
+    after it had finished the run. The test delivers the kill itself."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _job_of(lock: Path) -> str | None:
+    """The Slurm job id of the process holding ``lock`` (from its environment)."""
+    pid = _pid_of(lock)
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (OSError, TypeError):
         return None
     values = {k.decode(): v.decode() for k, v in
               (item.split(b"=", 1) for item in environ if b"=" in item)}
@@ -123,8 +146,10 @@ def test_smoke_sweep_on_slurm_survives_a_cancelled_job(slurm_cluster, smoke_runs
         if state.exists():
             job = _job_of(lock)
         time.sleep(0.2)
+    pid = _pid_of(lock)
     cancelled = subprocess.run(["scancel", "--verbose", job], capture_output=True, text=True)
     assert cancelled.returncode == 0 and "error" not in cancelled.stderr.lower(), cancelled
+    _kill_task(pid)
     out_first = first.communicate(timeout=900)[0]
     assert first.returncode == 1, out_first  # the cancelled run is reported as failed…
     assert f"FAILED {victim.label}" in out_first and "log: " in out_first
@@ -162,11 +187,9 @@ def _wait_for_epoch(sweep: subprocess.Popen, runs: Path, key: str) -> str:
         time.sleep(0.2)
 
 
-# The requeued run: the smoke source trained for this many epochs, so that what is
-# left after its first epoch (seconds) outlasts Slurm's kill (KillWait=1 in
-# tests/slurm/start_cluster.sh; submitit only logs the SIGTERM before it). With the
-# smoke preset's 4 epochs the run could end before the kill came, and Slurm then
-# requeued a finished job: the test raced.
+# The requeued run: the smoke source trained for this many epochs, so that it is
+# surely mid-run when it is killed (with the smoke preset's 4 epochs the run could end
+# before the kill came, and Slurm then requeued a finished job).
 REQUEUED_EPOCHS = 24
 
 
@@ -201,8 +224,10 @@ def test_a_requeued_job_resumes_from_its_last_epoch(slurm_cluster, tmp_path):
         if state.exists():
             job = _job_of(lock)
         time.sleep(0.2)
+    pid = _pid_of(lock)
     requeued = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
     assert requeued.returncode == 0, requeued
+    _kill_task(pid)
     follower.join(timeout=900)
     assert not follower.is_alive(), printed
     assert counts["done"] == 1 and counts["failed"] == 0, printed

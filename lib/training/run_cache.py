@@ -293,7 +293,6 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
                 setattr(record, name, value)
         history.append(record.to_dict())
         elapsed += time.perf_counter() - began
-        progress.end_epoch(record)
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
                  "epoch": epoch + 1, "history": history, "wall_time_s": elapsed}
@@ -301,6 +300,7 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
             state["rng_by_rank"] = distributed.gathered(torch.get_rng_state())
         if writer and epoch + 1 < recipe.epochs:  # after the last epoch, model.pt follows
             save_verified(state_path, state, key)
+        progress.end_epoch(record)  # logged once saved: a logged epoch is never trained again
         distributed.barrier()
 
     info = {"device": describe_device(device), "commit": git_commit(), "date": utc_now(),
