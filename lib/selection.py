@@ -270,19 +270,6 @@ def _validation_rms(run: TrainedRun, spec: EvalDataSpec, device, root, runs_dir)
                     runs_dir=runs_dir)
 
 
-def _validation_pgd(run: TrainedRun, spec: EvalDataSpec, eps: float, step_size: float,
-                    steps: int, device, root, runs_dir) -> float:
-    """PGD accuracy (%) on ``spec`` (the §3.3 test adversary), memoized."""
-    from lib.evaluation.robustness import pgd_accuracy
-
-    def compute() -> float:
-        return 100.0 * pgd_accuracy(run.model, spec.build(root), device, eps, step_size, steps)
-
-    return memoized("validation_pgd", run, [spec],
-                    {"eps": eps, "step_size": step_size, "steps": steps}, compute,
-                    device=device, runs_dir=runs_dir)
-
-
 def candidate_signals(preset: Preset, selection: pd.DataFrame, sources, *, root=None,
                       device="cpu", runs_dir=None, scratch_recipes=SCRATCH_RECIPES,
                       size=VALIDATION_SIZE, echo=print) -> pd.DataFrame:
@@ -333,9 +320,11 @@ def candidate_signals(preset: Preset, selection: pd.DataFrame, sources, *, root=
             noise_error=round(validation_error(noisy, device, root, runs_dir, size)["error"], 2),
             imbalance_error=round(validation_error(imbalanced, device, root, runs_dir,
                                                    size)["error"], 2),
-            pgd_accuracy=round(_validation_pgd(
-                robust, EvalDataSpec.validation(robust.config.data, SIGNAL_PGD_SIZE), s.eps,
-                s.test_step_size, s.test_steps, device, root, runs_dir), 2),
+            pgd_accuracy=round(adversarial.evaluate(adversarial.pgd_evaluation(
+                "pgd_accuracy", "validation",
+                EvalDataSpec.validation(robust.config.data, SIGNAL_PGD_SIZE), s.eps,
+                s.test_step_size, s.test_steps, seed=0), robust, lambda d: d.build(root),
+                device, runs_dir)["value"], 2),
             validation_n=size, pgd_n=SIGNAL_PGD_SIZE))
         echo(rows[-1])
     return pd.DataFrame(rows)

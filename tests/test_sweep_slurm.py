@@ -129,6 +129,19 @@ def _same_run(a: Path, b: Path) -> bool:
             == [{k: r.get(k) for k in keep} for r in y["history"]])
 
 
+def _wait_for_epoch(alive, report, runs: Path, key: str) -> tuple[str, int]:
+    """(Slurm job id, pid) of the process training run ``key``, once it has
+    finished an epoch; fails with ``report()`` if ``alive()`` turns false."""
+    lock, state = runs / key / ".lock", runs / key / "state.pt.json"
+    deadline = time.monotonic() + 600
+    while True:
+        assert alive(), report()
+        assert time.monotonic() < deadline, "the run's job never finished an epoch"
+        if state.exists() and (job := _job_of(lock)) is not None:
+            return job, _pid_of(lock)
+        time.sleep(0.2)
+
+
 def test_smoke_sweep_on_slurm_survives_a_cancelled_job(slurm_cluster, smoke_runs_dir, tmp_path):
     sections = _sections()
     plan = build_plan("smoke", sections)
@@ -138,15 +151,9 @@ def test_smoke_sweep_on_slurm_survives_a_cancelled_job(slurm_cluster, smoke_runs
     assert any(r.parent == victim.key for r in plan.runs)
 
     first = _sweep(runs, sections, threads)
-    lock, state = runs / victim.key / ".lock", runs / victim.key / "state.pt.json"
-    deadline, job = time.monotonic() + 600, None
-    while job is None:  # wait until the victim has finished an epoch, then cancel its job
-        assert first.poll() is None, first.stdout.read()
-        assert time.monotonic() < deadline, "the victim's job never finished an epoch"
-        if state.exists():
-            job = _job_of(lock)
-        time.sleep(0.2)
-    pid = _pid_of(lock)
+    state = runs / victim.key / "state.pt.json"
+    # wait until the victim has finished an epoch, then cancel its job
+    job, pid = _wait_for_epoch(lambda: first.poll() is None, first.stdout.read, runs, victim.key)
     cancelled = subprocess.run(["scancel", "--verbose", job], capture_output=True, text=True)
     assert cancelled.returncode == 0 and "error" not in cancelled.stderr.lower(), cancelled
     _kill_task(pid)
@@ -173,18 +180,6 @@ def test_smoke_sweep_on_slurm_survives_a_cancelled_job(slurm_cluster, smoke_runs
         reference = train_or_load(run.config, runs_dir=smoke_runs_dir, device="cpu",
                                   verbose=False)
         assert _same_run(runs / run.key / "model.pt", reference.path), run.label
-
-
-def _wait_for_epoch(sweep: subprocess.Popen, runs: Path, key: str) -> str:
-    """The Slurm job training run ``key``, once it has finished an epoch."""
-    lock, state = runs / key / ".lock", runs / key / "state.pt.json"
-    deadline = time.monotonic() + 600
-    while True:
-        assert sweep.poll() is None, sweep.stdout.read()
-        assert time.monotonic() < deadline, "the run's job never finished an epoch"
-        if state.exists() and (job := _job_of(lock)) is not None:
-            return job
-        time.sleep(0.2)
 
 
 # The requeued run: the smoke source trained for this many epochs, so that it is
@@ -216,15 +211,7 @@ def test_a_requeued_job_resumes_from_its_last_epoch(slurm_cluster, tmp_path):
     counts = {}
     follower = threading.Thread(target=lambda: counts.update(runner.run()), daemon=True)
     follower.start()
-    lock, state = runs / victim.key / ".lock", runs / victim.key / "state.pt.json"
-    deadline, job = time.monotonic() + 600, None
-    while job is None:
-        assert follower.is_alive(), printed
-        assert time.monotonic() < deadline, "the run's job never finished an epoch"
-        if state.exists():
-            job = _job_of(lock)
-        time.sleep(0.2)
-    pid = _pid_of(lock)
+    job, pid = _wait_for_epoch(follower.is_alive, lambda: printed, runs, victim.key)
     requeued = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
     assert requeued.returncode == 0, requeued
     _kill_task(pid)

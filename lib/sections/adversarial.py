@@ -524,8 +524,10 @@ def _clean(metric: str, eval_set: str, data: EvalDataSpec) -> Evaluation:
     return Evaluation(metric, eval_set, "clean", data)
 
 
-def _pgd(metric: str, eval_set: str, data: EvalDataSpec, eps: float, step_size: float,
-         steps: int, seed: int) -> Evaluation:
+def pgd_evaluation(metric: str, eval_set: str, data: EvalDataSpec, eps: float,
+                   step_size: float, steps: int, seed: int) -> Evaluation:
+    """PGD-``steps`` accuracy (step ``step_size`` in the ε-ball, random start from
+    ``seed``) on ``data``, as ``metric`` shown as ``eval_set``."""
     return Evaluation(metric, eval_set, "pgd", data, (
         ("eps", float(eps)), ("step_size", float(step_size)), ("steps", int(steps)),
         ("seed", int(seed)), ("random_start", True)))
@@ -567,7 +569,8 @@ def _scored(s: AdversarialSettings, data: EvalDataSpec, eval_set: str,
             seed: int) -> list[Evaluation]:
     """Clean and PGD-``test_steps`` accuracy on ``data``, shown as ``eval_set``."""
     return [_clean("clean_accuracy", eval_set, data),
-            _pgd("pgd_accuracy", eval_set, data, s.eps, s.test_step_size, s.test_steps, seed)]
+            pgd_evaluation("pgd_accuracy", eval_set, data, s.eps, s.test_step_size, s.test_steps,
+                           seed)]
 
 
 def sanity_evaluations(preset: str | Preset, row: str, target: str,
@@ -585,10 +588,10 @@ def sanity_evaluations(preset: str | Preset, row: str, target: str,
     out = [_clean("clean_accuracy", "sanity", data)]
     if "eps" in SANITY_CURVES[row]:
         for eps in (float(m * s.eps) for m in s.eps_multiples):
-            out.append(_pgd("sanity_eps", "sanity", data, eps, s.test_step_fraction * eps,
-                            s.curve_steps, seed))
+            out.append(pgd_evaluation("sanity_eps", "sanity", data, eps,
+                                      s.test_step_fraction * eps, s.curve_steps, seed))
     if "steps" in SANITY_CURVES[row]:
-        out += [_pgd("sanity_steps", "sanity", data, s.eps, s.test_step_size, k, seed)
+        out += [pgd_evaluation("sanity_steps", "sanity", data, s.eps, s.test_step_size, k, seed)
                 for k in s.steps_grid]
     return out
 
