@@ -250,6 +250,11 @@ def quick_source_selection(rows, settings, preset):
     return selection
 
 
+SIGNAL_COLUMNS = {"validation_error": "val. error", "ood_auroc_msp": "OOD AUROC",
+                  "rms_calibration_error": "RMS calib.", "noise_error": "noise error",
+                  "imbalance_error": "imbal. error", "pgd_accuracy": "PGD acc."}
+
+
 def quick_source_signals(rows, settings, preset):
     """The recorded five signals of the chosen from-scratch recipe and each
     candidate source (``select_quick_source.py --signals``: OOD, calibration,
@@ -261,7 +266,10 @@ def quick_source_signals(rows, settings, preset):
                                  "benchmarks/select_quick_source.py --signals")
     if signals is None:
         return "No recorded signals: run `python benchmarks/select_quick_source.py --signals`."
-    return signals.set_index("candidate")
+    print(f"{int(signals.validation_n.iloc[0]):,} validation images "
+          f"({int(signals.pgd_n.iloc[0]):,} for PGD); values in percent")
+    return signals.drop(columns=["arm", "validation_n", "pgd_n"]).rename(
+        columns=SIGNAL_COLUMNS).set_index("candidate")
 
 
 # -- figures ----------------------------------------------------------------------------------
