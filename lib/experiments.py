@@ -61,13 +61,14 @@ def released_source(config: RunConfig, preset: Preset) -> RunConfig:
 def scratch_run(preset: Preset, seed: int = 0, data: TrainingDataSpec | None = None,
                 recipe: Recipe | None = None, track: bool = False, target: str | None = None,
                 **changes) -> RunConfig:
-    """Training from scratch on the target (paper: 100 epochs, lr 0.1, dropout 0.3)."""
+    """Training from scratch on the target (paper: 100 epochs, lr 0.1, dropout 0.3),
+    under bf16 autocast on the CPU when the preset says so (``cpu_autocast``)."""
     target = target or preset.target
     config = RunConfig(
         architecture=preset.architecture, in_channels=preset.in_channels,
         data=data or target_train_data(preset, target), recipe=recipe or preset.scratch,
         seed=seed, track=target_test_data(preset, target) if track else None,
-        label=f"scratch[{preset.name}:{target}:seed{seed}]")
+        label=f"scratch[{preset.name}:{target}:seed{seed}]", cpu_autocast=preset.cpu_autocast)
     return replace(config, **changes) if changes else config
 
 
@@ -85,5 +86,5 @@ def finetune_run(preset: Preset, seed: int = 0, data: TrainingDataSpec | None = 
         recipe=recipe or preset.finetune, seed=seed,
         init=source or source_run(preset),
         track=target_test_data(preset, target) if track else None,
-        label=f"finetune[{preset.name}:{target}:seed{seed}]")
+        label=f"finetune[{preset.name}:{target}:seed{seed}]", cpu_autocast=preset.cpu_autocast)
     return replace(config, **changes) if changes else config

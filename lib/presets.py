@@ -100,6 +100,10 @@ class Preset:
     # processes that pre-train each source data-parallel (torchrun; issue 16, item 5): it
     # enters the sources' run keys, so the fine-tunes find them (SOURCE_WORLD_SIZE)
     source_world_size: int = 1
+    # bf16 autocast on the CPU for the target runs (scratch_run, finetune_run), as on CUDA;
+    # the sources stay float32 (their shipped checkpoints keep their keys). It enters the
+    # target runs' keys (RunConfig.cpu_autocast).
+    cpu_autocast: bool = False
 
     def __post_init__(self):
         if not 0 <= self.target_holdout < 1:
@@ -161,6 +165,10 @@ PRESETS: dict[str, Preset] = {
         # Normal Training, §4.1 and §4.2: three seeds fit the cold-build budget (issue 17).
         seeds=(0, 1, 2),
         target_holdout=0.1,
+        # bf16 autocast trains WRN-16-1 1.6 times as fast as float32 on a CPU with native
+        # bf16 (benchmarks/results/train_throughput_cpu.md); every recipe above was chosen
+        # on validation with it (issue 17).
+        cpu_autocast=True,
     ),
     "paper": Preset(
         name="paper",

@@ -35,15 +35,16 @@ def smoke_env(smoke_runs_dir, tmp_path, monkeypatch) -> SimpleNamespace:
 @pytest.fixture
 def autocast_calls(monkeypatch) -> list:
     """Replace ``lib.training.precision.autocast`` wherever a ``lib`` module
-    holds it by a context that records the device it is entered for; the
-    fixture's value is that record."""
+    holds it by a context that records the device it is entered for (with
+    ``+cpu-bf16`` when a run asks for CPU autocast); the fixture's value is
+    that record."""
     from lib.training import precision
 
     entered, original = [], precision.autocast
 
     @contextlib.contextmanager
-    def recording(device):
-        entered.append(str(device))
+    def recording(device, cpu=False):
+        entered.append(str(device) + ("+cpu-bf16" if cpu else ""))
         yield
 
     for name, module in list(sys.modules.items()):

@@ -98,8 +98,11 @@ class EpochRecord:
 def train_one_epoch(model, loader: DeviceLoader, optimizer, scheduler, recipe: Recipe,
                     device: torch.device, objective: str = "cross_entropy",
                     objective_params: dict | None = None,
-                    on_batch: Callable[[int, int, torch.Tensor, torch.Tensor], None] | None = None):
-    """One pass over ``loader``; returns (mean loss, accuracy, images/s, seconds)."""
+                    on_batch: Callable[[int, int, torch.Tensor, torch.Tensor], None] | None = None,
+                    cpu_autocast: bool = False):
+    """One pass over ``loader``; returns (mean loss, accuracy, images/s, seconds).
+    The forward pass runs under bf16 autocast on CUDA, and on the CPU when
+    ``cpu_autocast`` (:func:`lib.training.precision.autocast`)."""
     loss_fn = get_objective(objective)
     params = objective_params or {}
     set_train_mode(model, recipe.tune)
@@ -108,7 +111,7 @@ def train_one_epoch(model, loader: DeviceLoader, optimizer, scheduler, recipe: R
     seen = 0
     start = time.perf_counter()
     for i, batch in enumerate(loader):
-        with autocast(device):
+        with autocast(device, cpu_autocast):
             loss, logits = loss_fn(model, batch, **params)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

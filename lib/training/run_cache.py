@@ -47,7 +47,8 @@ from lib.training.engine import (
     tracked_metrics,
     train_one_epoch,
 )
-from lib.training.precision import maybe_compile, prepare_model
+from lib.training.precision import (maybe_compile, native_cpu_bf16, prepare_model,
+                                    training_precision)
 from lib.training.progress import RunProgress
 from lib.training.run_config import RunConfig
 
@@ -252,6 +253,9 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
                           device=device, seed=config.seed, channels_last=True)
     optimizer, scheduler = make_optimizer(model, recipe, len(loader))
     progress.batches = len(loader)
+    if config.cpu_autocast and device.type == "cpu" and not native_cpu_bf16():
+        progress.message("this CPU has no native bf16 (AVX512-BF16 or AMX): the run's bf16 "
+                         "autocast is emulated, and slower than float32")
     eval_data = config.track.build(root) if config.track is not None else None
 
     history: list[dict] = []
@@ -285,7 +289,8 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
         progress.start_epoch(epoch + 1)
         loss, acc, ips, seconds = train_one_epoch(
             runnable, loader, optimizer, scheduler, recipe, device, config.objective,
-            dict(config.objective_params), on_batch=progress.on_batch)
+            dict(config.objective_params), on_batch=progress.on_batch,
+            cpu_autocast=config.cpu_autocast)
         record = EpochRecord(epoch + 1, loss, acc, optimizer.param_groups[0]["lr"], ips, seconds)
         if eval_data is not None and writer:
             for name, value in tracked_metrics(predict_logits(model, eval_data, device),
@@ -304,7 +309,8 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
         distributed.barrier()
 
     info = {"device": describe_device(device), "commit": git_commit(), "date": utc_now(),
-            "train_size": len(train_data), "label": config.label}
+            "train_size": len(train_data), "label": config.label,
+            "precision": training_precision(device, config.cpu_autocast)}
     payload = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
                "num_classes": num_classes, "history": history, "wall_time_s": elapsed,
                "info": info}

@@ -165,10 +165,12 @@ class RunConfig:
     normalization: Normalization | None = None
     released: str = ""
     world_size: int = 1
+    cpu_autocast: bool = False
 
     def __post_init__(self):
         check_choice("architecture", self.architecture, ARCHITECTURES)
         check_type("world_size", self.world_size, int)
+        check_type("cpu_autocast", self.cpu_autocast, bool)
         check_range("world_size", self.world_size, low=1)
         check_choice("objective", self.objective, objective_names())
         check_choice("in_channels", self.in_channels, (1, 3))
@@ -195,8 +197,9 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """Everything that determines the weights (the label excluded); a
-        default normalization, an empty ``released`` and a world size of 1
-        are left out (the keys of runs from before these fields stand)."""
+        default normalization, an empty ``released``, a world size of 1 and
+        ``cpu_autocast`` off are left out (the keys of runs from before these
+        fields stand)."""
         out = {
             "architecture": self.architecture, "in_channels": self.in_channels,
             "data": self.data.to_dict(), "recipe": self.recipe.to_dict(), "seed": self.seed,
@@ -211,6 +214,8 @@ class RunConfig:
             out["released"] = self.released
         if self.world_size > 1:  # per-rank batch: recipe.batch_size
             out["world_size"] = self.world_size
+        if self.cpu_autocast:
+            out["cpu_autocast"] = True
         return out
 
     def key(self) -> str:
