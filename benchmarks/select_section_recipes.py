@@ -1,7 +1,8 @@
 """Choose the quick preset's batch size and learning rate for the label-noise
-(§3.1) and class-imbalance (§3.2) sections on validation data, the same way
-for both arms, so that neither arm is compared in an untrained state (issue 17;
-the rules: :mod:`lib.selection`).
+(§3.1) and class-imbalance (§3.2) sections, and the learning rate of each
+adversarially trained row of §3.3, on validation data, the same way for both
+arms, so that neither arm is compared in an untrained state (issue 17; the
+rules: :mod:`lib.selection`).
 
 The quick training sets are small (1,000 images for §3.1; 346 images at
 γ = 0.2 for §3.2), so at the paper's batch size of 128 an epoch is only a few
@@ -10,10 +11,13 @@ grid (batch 128 or 32, the preset's rate or a quarter of it) is trained on the
 clean (§3.1, s = 0, no correction) or γ = 0.2 (§3.2, Normal Training and
 Pre-Training) training set with the section's epochs, and scored on 2,000
 Fashion-MNIST training images outside that set; the test split is never read.
-The chosen rows are the sections' quick recipes (``lib/sections/label_noise.py``,
-``lib/sections/imbalance.py``; ``tests/test_recipe_selection.py`` checks that
-they agree). Writes ``benchmarks/results/quick_section_recipes.csv`` (shown on
-both pages).
+For §3.3, adversarial training from scratch, adversarial tuning and last-layer
+tuning each train at 2, 1 and ¼ times their rate (batch 128, their epochs) and
+are scored by PGD-20 error at the section's ε on 1,000 such images. The chosen
+rows are the sections' quick recipes (``lib/sections/label_noise.py``,
+``lib/sections/imbalance.py``, ``lib/sections/adversarial.py``;
+``tests/test_recipe_selection.py`` checks that they agree). Writes
+``benchmarks/results/quick_section_recipes.csv`` (shown on the three pages).
 
     python benchmarks/select_section_recipes.py
 """

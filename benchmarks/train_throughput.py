@@ -5,7 +5,9 @@
   (RandomCrop with padding 4, RandomHorizontalFlip, ToTensor) in a torch
   DataLoader, float32, eager, NCHW;
 * **engine**: the on-device loader (crop/flip per batch on the device),
-  channels_last, and on CUDA bf16 autocast (optionally ``torch.compile``).
+  channels_last, and on CUDA bf16 autocast (optionally ``torch.compile``);
+* on the CPU also **engine, bf16 autocast**: the engine as the quick preset's
+  target runs train (``Preset.cpu_autocast``), against the float32 engine.
 
 Same model, same batch size (128), same optimizer. Defaults: WRN-16-1 on
 1×28×28 on the CPU (goal ≥ 1.3×), WRN-40-2 on 3×32×32 on CUDA (goal ≥ 5×).
@@ -35,7 +37,7 @@ from lib.data.base import ImageDataset
 from lib.data.loader import DeviceLoader
 from lib.devices import resolve_device
 from lib.models import build_model
-from lib.training.precision import autocast, maybe_compile, prepare_model
+from lib.training.precision import autocast, maybe_compile, native_cpu_bf16, prepare_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH = 128
@@ -95,10 +97,11 @@ def main() -> None:
     images = rng.integers(0, 256, (n, channels, size, size), dtype=np.uint8)
     labels = rng.integers(0, 10, n)
 
-    def make_step(model, optimizer, use_autocast):
+    def make_step(model, optimizer, use_autocast, cpu_autocast=False):
         def step(x, y):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with (autocast(device) if use_autocast else torch.autocast("cpu", enabled=False)):
+            with (autocast(device, cpu_autocast) if use_autocast
+                  else torch.autocast("cpu", enabled=False)):
                 loss = F.cross_entropy(model(x).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -122,13 +125,21 @@ def main() -> None:
     # engine: on-device loader, channels_last, bf16 autocast on CUDA, optional compile
     engine_model = prepare_model(new_model(), device)
     runnable = maybe_compile(engine_model, args.compile)
-    engine_opt = torch.optim.SGD(engine_model.parameters(), lr=0.01, momentum=0.9,
-                                 nesterov=True, weight_decay=5e-4)
     device_loader = DeviceLoader(ImageDataset(images, labels, 10), BATCH, augment=True,
                                  device=device, channels_last=True, drop_last=True)
-    engine = timed_steps(make_step(runnable, engine_opt, True),
-                         ((b.x, b.y) for b in forever(lambda: device_loader)),
-                         args.steps, args.warmup + (10 if args.compile else 0), device)
+
+    def engine_throughput(model, runnable, cpu_autocast=False):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9,
+                                    nesterov=True, weight_decay=5e-4)
+        return timed_steps(make_step(runnable, optimizer, True, cpu_autocast),
+                           ((b.x, b.y) for b in forever(lambda: device_loader)),
+                           args.steps, args.warmup + (10 if args.compile else 0), device)
+
+    engine = engine_throughput(engine_model, runnable)
+    bf16 = None
+    if device.type == "cpu":  # the quick preset's target runs (Preset.cpu_autocast)
+        bf16_model = prepare_model(new_model(), device)
+        bf16 = engine_throughput(bf16_model, maybe_compile(bf16_model, args.compile), True)
 
     ratio = engine / reference
     hardware = (torch.cuda.get_device_name(device) if device.type == "cuda"
@@ -139,6 +150,10 @@ def main() -> None:
               "reference_images_per_s": round(reference, 1),
               "engine_images_per_s": round(engine, 1), "ratio": round(ratio, 2), "goal": goal,
               "compile": args.compile, "reference_workers": args.workers}
+    if bf16 is not None:
+        result.update(engine_bf16_images_per_s=round(bf16, 1),
+                      bf16_over_float32=round(bf16 / engine, 2),
+                      native_cpu_bf16=native_cpu_bf16())
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"train_throughput_{device.type}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
@@ -151,7 +166,11 @@ def main() -> None:
         f"| reference: PIL transforms in a DataLoader ({args.workers} workers), float32, eager, NCHW | {reference:,.0f} |\n"
         f"| engine: on-device loader, channels_last{', bf16 autocast' if device.type == 'cuda' else ''}"
         f"{', torch.compile' if args.compile else ''} | {engine:,.0f} |\n"
-        f"| ratio | {ratio:.2f}× ({verdict} the goal of {goal}×) |\n")
+        f"| ratio | {ratio:.2f}× ({verdict} the goal of {goal}×) |\n"
+        + ("" if bf16 is None else
+           f"| engine, bf16 autocast on the CPU (the quick preset's target runs; native "
+           f"bf16: {native_cpu_bf16()}) | {bf16:,.0f} |\n"
+           f"| ratio bf16 / float32 engine | {bf16 / engine:.2f}× |\n"))
     print(json.dumps(result, indent=2))
 
 

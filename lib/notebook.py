@@ -262,3 +262,12 @@ def recorded_selection(csv_name: str, script: str, section: str | None = None):
         table = table[table.section.str.startswith(section)]
     print(f"measured on {table.device.iloc[0]} at commit {table.commit.iloc[0]}")
     return table.drop(columns=["device", "commit", "date"])
+
+
+def recorded_section_recipes(section: str):
+    """The rows of ``section`` (a prefix of the ``section`` column) in the recorded
+    choice of the quick section recipes (``benchmarks/select_section_recipes.py``),
+    or a sentence saying none is recorded in this checkout."""
+    table = recorded_selection("quick_section_recipes.csv",
+                               "benchmarks/select_section_recipes.py", section)
+    return table if table is not None else "No recipe selection is recorded in this checkout."

@@ -23,7 +23,13 @@ The rules, fixed before measuring:
   quick run would be 2-3 times slower), so the architecture stays WRN-16-1.
 * **Section recipes** (:func:`section_recipe_selection`): for each section
   (§3.1 at s = 0 without correction, §3.2 at γ = 0.2) and arm, the lowest
-  validation error over the batch sizes and rate scales of the grid.
+  validation error over the batch sizes and rate scales of the grid. For §3.3
+  each adversarially trained row (from scratch, tuned, last layer only) takes
+  the rate among :data:`ADVERSARIAL_LR_SCALES` × its own with the lowest
+  validation **PGD-20 error** (100 − PGD accuracy at the section's ε), on
+  :data:`ADVERSARIAL_VALIDATION_SIZE` images: the error its training targets,
+  as the clean rows are chosen by clean error. Batch 128 (the paper's) and the
+  epochs stay: the 4,500-image set gives 35 steps per epoch.
 * A **tie** is a difference within :data:`TIE_POINTS`; it goes to the smaller
   learning rate, then to the smaller batch (the shorter recipe first for the
   scratch rows: fewer epochs).
@@ -55,6 +61,8 @@ FINETUNE_LRS = (0.001, 0.01, 0.05, 0.1)
 SOURCE_CANDIDATES = ("1000x50", "1000x100", "1000x50@30")  # see SourceCandidate.parse
 SECTION_BATCH_SIZES = (128, 32)
 SECTION_LR_SCALES = (1.0, 0.25)  # × the preset's own rate for the arm
+ADVERSARIAL_LR_SCALES = (2.0, 1.0, 0.25)  # × each §3.3 row's own rate
+ADVERSARIAL_VALIDATION_SIZE = 1000  # images attacked per §3.3 candidate (PGD-20)
 # The five signals (candidate_signals): §3.1 at this strength, §3.2 at this γ,
 # PGD on this many validation images, OOD images drawn with this seed (the
 # sections' test-time draw is seed 0).
@@ -179,10 +187,13 @@ def _section_grid(recipe: Recipe, preset_recipe: Recipe, batch_sizes, lr_scales)
 
 def section_recipe_selection(preset: Preset, *, root=None, device="cpu", runs_dir=None,
                              batch_sizes=SECTION_BATCH_SIZES, lr_scales=SECTION_LR_SCALES,
-                             size=VALIDATION_SIZE, echo=print) -> pd.DataFrame:
+                             size=VALIDATION_SIZE, adversarial_lr_scales=ADVERSARIAL_LR_SCALES,
+                             adversarial_size=ADVERSARIAL_VALIDATION_SIZE,
+                             echo=print) -> pd.DataFrame:
     """§3.1's and §3.2's batch size and rate per arm, scored on validation
     (§3.2's balanced validation set scores the imbalanced runs, as its
-    balanced test set does); ``chosen`` marks each pick (module rules)."""
+    balanced test set does), and §3.3's rate per adversarially trained row,
+    scored by validation PGD-20 error; ``chosen`` marks each pick (module rules)."""
     from lib.sections import imbalance, label_noise
 
     train = partial(train_or_load, root=root, device=device, runs_dir=runs_dir)
@@ -218,9 +229,35 @@ def section_recipe_selection(preset: Preset, *, root=None, device="cpu", runs_di
                                                 preset.target, 0.2, 0, arm)))
                 for c in _section_grid(recipe, own, batch_sizes, lr_scales)]
         compare("class_imbalance (γ = 0.2)", runs)
+    rows += _adversarial_recipe_rows(preset, train, root, device, runs_dir,
+                                     adversarial_lr_scales, adversarial_size, echo)
     table = pd.DataFrame(rows)
     table["chosen"] = mark_chosen(table, ["section", "arm"], ["lr", "batch_size"])
     return table
+
+
+def _adversarial_recipe_rows(preset, train, root, device, runs_dir, lr_scales, size, echo):
+    """§3.3's candidates: each adversarially trained row of Table 3 at each
+    rate scale, scored by PGD-20 error on validation images outside its
+    training subset (the section's attack: ε, step size, steps, seed 0)."""
+    from lib.sections import adversarial
+
+    s = adversarial.SECTION.settings_for(preset)
+    rows = []
+    for row in ("adversarial", "adversarial_pretrained", "last_layer"):
+        base, scores = adversarial.row_run(preset, row), []
+        for scale in lr_scales:
+            run = train(replace(base, recipe=replace(base.recipe, lr=base.recipe.lr * scale)))
+            spec = EvalDataSpec.validation(run.config.data, size)
+            accuracy = adversarial.evaluate(adversarial.pgd_evaluation(
+                "pgd_accuracy", "validation", spec, s.eps, s.test_step_size, s.test_steps,
+                seed=0), run, lambda d: d.build(root), device, runs_dir)
+            scores.append({"error": 100.0 - accuracy["value"], "n": accuracy["n"], "spec": spec})
+            rows.append(_row(row, run, scores[-1],
+                             section=f"adversarial (PGD-{s.test_steps} error, ε = {s.eps:g})"))
+            echo(rows[-1])
+        _check_same_validation(scores)
+    return rows
 
 
 # -- the five signals, for transparency ------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 from lib.data import registry
 from lib.presets import DataSpec, get_preset
-from lib.sections import imbalance, label_noise
+from lib.sections import adversarial, imbalance, label_noise
 from lib.selection import (SourceCandidate, candidate_signals, mark_chosen,
                            section_recipe_selection, source_selection)
 from lib.training import EvalDataSpec, TrainingDataSpec
@@ -83,8 +83,13 @@ def test_no_selection_reads_the_test_split(no_test_split, tmp_path):
                              finetune_lrs=(0.01, 0.05), **kwargs)
     assert table.arm.tolist() == ["scratch", "pretrained", "pretrained"]
     assert (table.validation_n == 200).all() and table.groupby("arm").chosen.sum().eq(1).all()
-    recipes = section_recipe_selection(smoke, batch_sizes=(32,), lr_scales=(1.0, 0.25), **kwargs)
-    assert len(recipes) == 8 and recipes.groupby(["section", "arm"]).chosen.sum().eq(1).all()
+    recipes = section_recipe_selection(smoke, batch_sizes=(32,), lr_scales=(1.0, 0.25),
+                                       adversarial_lr_scales=(1.0, 0.5), adversarial_size=100,
+                                       **kwargs)
+    assert len(recipes) == 8 + 6 and recipes.groupby(["section", "arm"]).chosen.sum().eq(1).all()
+    robust = recipes[recipes.section.str.startswith("adversarial")]
+    assert robust.arm.tolist() == ["adversarial"] * 2 + ["adversarial_pretrained"] * 2 + \
+        ["last_layer"] * 2 and (robust.validation_n == 100).all()
     signals = candidate_signals(smoke, table, [source], scratch_recipes=[smoke.scratch],
                                 **kwargs)  # the five signals: validation data only, too
     assert signals.arm.tolist() == ["scratch", "pretrained"]
@@ -101,6 +106,9 @@ def test_no_selection_reads_the_test_split(no_test_split, tmp_path):
     ("label_noise", "pretrained", label_noise.settings_for("quick").finetune_corrected),
     ("class_imbalance", "scratch", imbalance.settings_for("quick").scratch),
     ("class_imbalance", "pretrained", imbalance.settings_for("quick").pretraining),
+    ("adversarial", "adversarial", adversarial.SECTION.settings_for("quick").scratch),
+    ("adversarial", "adversarial_pretrained", adversarial.SECTION.settings_for("quick").finetune),
+    ("adversarial", "last_layer", adversarial.SECTION.settings_for("quick").last_layer),
 ])
 def test_quick_recipe_is_the_recorded_choice(section, arm, recipe):
     table = pd.read_csv(CSV)

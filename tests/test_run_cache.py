@@ -51,8 +51,35 @@ def test_key_changes_with_everything_that_determines_weights():
     for changed in (tiny_config(seed=2), tiny_config(recipe=Recipe(epochs=3, lr=0.1, batch_size=16)),
                     tiny_config(architecture="wrn-16-1"),
                     tiny_config(data=TrainingDataSpec(TINY, size=40)),
-                    tiny_config(init=tiny_config(seed=5))):
+                    tiny_config(init=tiny_config(seed=5)), tiny_config(cpu_autocast=True)):
         assert changed.key() != base.key()
+    assert "cpu_autocast" not in base.to_dict()  # off: the keys of older runs stand
+
+
+def test_a_cpu_autocast_run_trains_under_cpu_bf16_and_records_it(tmp_path, autocast_calls):
+    """``cpu_autocast`` runs enter bf16 autocast on the CPU; the provenance names the precision."""
+    runs = tmp_path / "runs"
+    plain = train_or_load(tiny_config(), root=tmp_path, runs_dir=runs, device="cpu",
+                          verbose=False)
+    assert plain.info["precision"] == "float32" and set(autocast_calls) == {"cpu"}
+    autocast_calls.clear()
+    bf16 = train_or_load(tiny_config(cpu_autocast=True), root=tmp_path, runs_dir=runs,
+                         device="cpu", verbose=False)
+    assert bf16.info["precision"] == "bf16 autocast" and set(autocast_calls) == {"cpu+cpu-bf16"}
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())  # master weights
+    with pytest.raises(TypeError, match="cpu_autocast"):
+        tiny_config(cpu_autocast="yes")
+
+
+def test_the_quick_target_runs_ask_for_cpu_autocast_and_its_sources_do_not():
+    from lib.experiments import finetune_run, scratch_run, source_run
+    from lib.presets import get_preset
+
+    quick, smoke = get_preset("quick"), get_preset("smoke")
+    assert scratch_run(quick).cpu_autocast and finetune_run(quick).cpu_autocast
+    assert not source_run(quick).cpu_autocast  # the shipped source keeps its key
+    assert not finetune_run(quick).init.cpu_autocast
+    assert not (scratch_run(smoke).cpu_autocast or get_preset("paper").cpu_autocast)
 
 
 def test_trains_once_then_loads(tmp_path):

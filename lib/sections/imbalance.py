@@ -515,11 +515,9 @@ def training_facts(rows, settings: ImbalanceSettings, preset: Preset) -> pd.Data
 
 def recipe_selection(rows, settings: ImbalanceSettings, preset: Preset):
     """The recorded selection of the quick recipes (benchmarks/select_section_recipes.py)."""
-    from lib.notebook import recorded_selection
+    from lib.notebook import recorded_section_recipes
 
-    table = recorded_selection("quick_section_recipes.csv",
-                               "benchmarks/select_section_recipes.py", "class_imbalance")
-    return table if table is not None else "No recipe selection is recorded in this checkout."
+    return recorded_section_recipes("class_imbalance")
 
 
 def direction_sentences(rows, settings: ImbalanceSettings, preset: Preset) -> str:

@@ -631,10 +631,9 @@ def data_summary(rows: pd.DataFrame, settings: LabelNoiseSettings, preset: Prese
 
 def recipe_selection(rows=None, settings=None, preset=None):
     """The recorded choice of the quick recipes (``benchmarks/select_section_recipes.py``)."""
-    from lib.notebook import recorded_selection
+    from lib.notebook import recorded_section_recipes
 
-    return recorded_selection("quick_section_recipes.csv", "benchmarks/select_section_recipes.py",
-                              NAME)
+    return recorded_section_recipes(NAME)
 
 
 def figure2(rows: pd.DataFrame, settings: LabelNoiseSettings, preset: Preset):

@@ -13,7 +13,7 @@ test error and NLL, and judges the premise per target dataset.
 The runs are exactly those the pre-training notebook always trained
 (:func:`lib.experiments.source_run`, ``scratch_run(P, track=True)``,
 ``finetune_run(P, track=True, source=source_run(P))``); the quick source ships
-as ``lib/checkpoints/9ab800858d162e39.pt`` (1,000 fractal classes × 100, chosen
+as ``lib/checkpoints/13443145f29e1ca3.pt`` (1,000 fractal classes × 50, chosen
 on validation data: :mod:`lib.selection`). At the paper preset the premise is shown on CIFAR-10 and
 CIFAR-100 over the preset's seeds: the same tracked runs as §4.1's.
 """
