@@ -167,7 +167,7 @@ PRESETS: dict[str, Preset] = {
         # Normal Training, §4.1 and §4.2: three seeds fit the cold-build budget (issue 17).
         seeds=(0, 1, 2),
         target_holdout=0.1,
-        # bf16 autocast trains WRN-16-1 1.6 times as fast as float32 on a CPU with native
+        # bf16 autocast trains WRN-16-1 about 1.5 times as fast as float32 on a CPU with native
         # bf16 (benchmarks/results/train_throughput_cpu.md); every recipe above was chosen
         # on validation with it (issue 17).
         cpu_autocast=True,

@@ -27,7 +27,7 @@ def autocast(device: torch.device, cpu: bool = False):
 
 def native_cpu_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where
-    bf16 autocast trains the quick preset about 1.6 times as fast as float32
+    bf16 autocast trains the quick preset about 1.5 times as fast as float32
     (benchmarks/train_throughput.py); elsewhere it is emulated, and slower."""
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
