@@ -33,6 +33,13 @@ def target_test_data(preset: Preset, dataset: str | None = None) -> EvalDataSpec
     return EvalDataSpec(DataSpec.of(dataset or preset.target), size=preset.test_size)
 
 
+def target_track_data(preset: Preset, dataset: str | None = None) -> EvalDataSpec:
+    """The test images a tracked target run evaluates after every epoch: the
+    preset's ``track_size`` (class-stratified), else its whole test set."""
+    return EvalDataSpec(DataSpec.of(dataset or preset.target),
+                        size=preset.track_size or preset.test_size)
+
+
 def source_run(preset: Preset, seed: int = 0, source: DataSpec | None = None,
                recipe: Recipe | None = None) -> RunConfig:
     """Pre-training on the source (paper: Downsampled ImageNet, 100 epochs),
@@ -67,7 +74,7 @@ def scratch_run(preset: Preset, seed: int = 0, data: TrainingDataSpec | None = N
     config = RunConfig(
         architecture=preset.architecture, in_channels=preset.in_channels,
         data=data or target_train_data(preset, target), recipe=recipe or preset.scratch,
-        seed=seed, track=target_test_data(preset, target) if track else None,
+        seed=seed, track=target_track_data(preset, target) if track else None,
         label=f"scratch[{preset.name}:{target}:seed{seed}]", cpu_autocast=preset.cpu_autocast)
     return replace(config, **changes) if changes else config
 
@@ -85,6 +92,6 @@ def finetune_run(preset: Preset, seed: int = 0, data: TrainingDataSpec | None = 
         data=data or target_train_data(preset, target),
         recipe=recipe or preset.finetune, seed=seed,
         init=source or source_run(preset),
-        track=target_test_data(preset, target) if track else None,
+        track=target_track_data(preset, target) if track else None,
         label=f"finetune[{preset.name}:{target}:seed{seed}]", cpu_autocast=preset.cpu_autocast)
     return replace(config, **changes) if changes else config

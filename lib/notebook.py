@@ -29,6 +29,14 @@ from lib.provenance import Provenance
 from lib.validation import check_type
 
 
+def _precision_text(preset) -> str:
+    """How ``preset``'s runs train numerically (book/reproducing.md, Devices)."""
+    if preset.cpu_autocast:
+        return ("bf16 autocast for the target runs, on the CPU too (cpu_autocast); the "
+                "sources float32 on the CPU; weights and evaluation float32")
+    return "bf16 autocast on CUDA, float32 on the CPU; weights and evaluation float32"
+
+
 @dataclass
 class Session:
     """A notebook's validated parameters, its section, the rows of this
@@ -78,6 +86,7 @@ class Session:
                  f"preset       : {p.name} ({p.description})",
                  f"architecture : {p.architecture}, {p.in_channels} input channel(s)",
                  f"source       : {p.source.name} {dict(p.source.options)}",
+                 f"training     : {_precision_text(p)}",
                  "", "settings:", self.settings.describe()]
         return "\n".join(lines)
 

@@ -71,7 +71,9 @@ class Preset:
     """One scale of the book. ``train_size``/``test_size`` cap the target data
     (``None`` = all, class-stratified otherwise); ``target_holdout`` of that
     training set is left out of every run trained on it (the temperature split
-    of §4.2, so that its runs are the premise's and §4.1's); ``seeds`` are the
+    of §4.2, so that its runs are the premise's and §4.1's); ``track_size`` test
+    images (class-stratified; ``None``: the whole ``test_size`` set) are tracked
+    after every epoch by the target runs that draw training curves; ``seeds`` are the
     repeats of the sections that follow the preset's (the premise, §4).
     What only §4 uses (its targets, their sources and tuning lengths, the OOD
     sets, the temperature hold-out) lives in the settings of
@@ -91,6 +93,7 @@ class Preset:
     finetune: Recipe
     seeds: tuple = (0,)
     target_holdout: float = 0.0
+    track_size: int | None = None
     source_variants: tuple = ()  # further sources pre-trained in notebook 00 (label, DataSpec)
     source_size: int | None = None  # cap on the source's training images (None = all)
     dry_run: bool = False  # shrunk to seconds by lib.dry_run; its numbers are meaningless
@@ -109,6 +112,13 @@ class Preset:
         if not 0 <= self.target_holdout < 1:
             raise ValueError(f"preset {self.name!r}: target_holdout={self.target_holdout!r} is "
                              "not valid; valid: a fraction in [0, 1)")
+        largest = self.test_size or float("inf")
+        if self.track_size is not None and (
+                isinstance(self.track_size, bool) or not isinstance(self.track_size, int)
+                or not 1 <= self.track_size <= largest):
+            raise ValueError(f"preset {self.name!r}: track_size={self.track_size!r} is not "
+                             f"valid; valid: None (the test set) or an integer from 1 to the "
+                             f"test set's size ({self.test_size or 'all'})")
 
     @property
     def label(self) -> str:
@@ -167,6 +177,9 @@ PRESETS: dict[str, Preset] = {
         # Normal Training, §4.1 and §4.2: three seeds fit the cold-build budget (issue 17).
         seeds=(0, 1, 2),
         target_holdout=0.1,
+        # The training curves (the premise's, Figure 4's) track 1,000 of the 2,000 test
+        # images after each epoch: every claim is scored on all 2,000 (cold-build budget).
+        track_size=1000,
         # bf16 autocast trains WRN-16-1 about 1.5 times as fast as float32 on a CPU with native
         # bf16 (benchmarks/results/train_throughput_cpu.md); every recipe above was chosen
         # on validation with it (issue 17).

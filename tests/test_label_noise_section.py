@@ -39,8 +39,8 @@ matplotlib.use("Agg")
 # then quick's strengths became 0, 0.5 and 1 (the keys of 0 and 1 unchanged), for the budget.
 QUICK_KEYS = {
     "033cac2d06db2ad3", "055c6e042a8d705a", "11d16862b04f2315", "13443145f29e1ca3",
-    "18fefc81ae9e653c", "28a90f40987fc4f4", "413edadbb9d28708", "5b1c4ccca3bdb345",
-    "7f5f17637a43c19e", "8d61fef9bc4622b3", "909d9843385103df", "92cba16445b945a7",
+    "18fefc81ae9e653c", "28a90f40987fc4f4", "413edadbb9d28708", "45088086762756a2",
+    "5b1c4ccca3bdb345", "7f5f17637a43c19e", "8d61fef9bc4622b3", "92cba16445b945a7",
     "935a771c3592f718", "95285ae73f204c89", "bb3137aafc392bbb", "cd2936dde21d59ab",
     "e52aafb8bb3f2f29", "e94f1c726a826367", "f1bcd8389d0e625c", "f35810ec132e0e07",
     "f61ecf5d689f60f9"

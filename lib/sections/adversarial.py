@@ -315,6 +315,9 @@ def _quick(preset: Preset) -> AdversarialSettings:
         finetune=Recipe(epochs=3, lr=2 * preset.finetune.lr),
         last_layer=Recipe(epochs=3, lr=2 * preset.finetune.lr, tune="last_layer"),
         attack_size=1000, autoattack_size=50, autoattack_rows=("adversarial_pretrained",),
+        # Square's budget: 1,000 queries, not 5,000 (on the quick headline row's 50
+        # images, 16 s instead of 54 s, and the same accuracy, 58%), for the book's budget
+        autoattack_square_queries=1000,
         curve_size=300, seeds=(0,),  # one seed; the band is the test set's
         note="short runs for a 2-core CPU: the adversarial source is pre-trained on "
              "half the source images (25,000) for 6 epochs against PGD-2, "
@@ -322,7 +325,8 @@ def _quick(preset: Preset) -> AdversarialSettings:
              "6 epochs at lr 0.2, tuning 3 at lr 0.02 (each row's rate chosen by its "
              "validation PGD-20 error, the largest of its grid every time); AutoAttack "
              "only checks the headline row, on 50 images, and lighter than the original "
-             "(torchattacks' default 10 iterations of APGD and FAB, not 100)",
+             "(torchattacks' default 10 iterations of APGD and FAB, not 100; Square with "
+             "1,000 queries, not 5,000)",
     )
 
 
