@@ -44,13 +44,11 @@ preflight: check-preset venv
 
 venv: $(VENV)/.installed
 
-# --no-compile: the installed modules are byte-compiled when first imported, not all at install
-# (46 s instead of 102 s for requirements.txt here; the first import takes about 7 s longer).
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@echo "Installing into $(VENV): requirements.txt (pinned) and this library, editable (minutes, once)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q --no-compile -r requirements.txt
+	$(BIN)/python -m pip install -q -r requirements.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $@
 
