@@ -72,7 +72,7 @@ def one_thread():
 def test_the_section_is_registered():
     assert get_section("adversarial") is SECTION and SECTIONS.get("adversarial") is SECTION
     assert set(SECTION.tables) == {"table3", "paper_table3", "autoattack", "source_history",
-                                   "sanity_checks", "cost"}
+                                   "sanity_checks", "cost", "recipe_selection"}
     assert set(SECTION.figures) == {"sanity_curves"}
 
 
@@ -270,7 +270,8 @@ def test_evaluations_of_every_row(name):
 def test_autoattack_strength_per_preset_and_its_memo_params(monkeypatch):
     """The paper preset runs AutoAttack at the original's 100 iterations; quick
     and smoke keep torchattacks' 10, labelled lighter, and their memo params
-    (hence keys) are those recorded before the parameter existed."""
+    (hence keys) are those recorded before the parameter existed; quick's
+    Square budget of 1,000 queries (not 5,000) enters its params."""
     from lib.sections.adversarial import _torchattacks_version
 
     assert SETTINGS["paper"].autoattack_iterations == 100
@@ -280,8 +281,9 @@ def test_autoattack_strength_per_preset_and_its_memo_params(monkeypatch):
         assert s.autoattack_iterations == 10
         assert "10 iterations each, lighter than the original's 100" in s.describe()
         aa = robustness_evaluations(name, s.autoattack_rows[0], s.targets[0])[-1]
+        queries = (("square_queries", 1000),) if name == "quick" else ()
         assert aa.params == (("eps", float(s.eps)), ("seed", 0), ("version", "standard"),
-                             ("implementation", implementation))
+                             *queries, ("implementation", implementation))
     assert "100 iterations each, the original's strength" in SETTINGS["paper"].describe()
     aa = robustness_evaluations("paper", "adversarial_pretrained", "cifar10")[-1]
     assert dict(aa.params)["iterations"] == 100
@@ -297,7 +299,7 @@ def test_autoattack_strength_per_preset_and_its_memo_params(monkeypatch):
                                  "cifar10")[-1]
     assert dict(dry.params)["iterations"] == 1 and dict(dry.params)["square_queries"] == 10
     dry.measure(None, None, CPU)
-    assert seen == [(100, 5000), (10, 5000), (1, 10)]
+    assert seen == [(100, 5000), (10, 1000), (1, 10)]  # quick: Square 1,000 queries
     with pytest.raises(ValueError, match="autoattack_iterations=0"):
         replace(SETTINGS["paper"], autoattack_iterations=0)
 
