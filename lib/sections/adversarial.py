@@ -1039,7 +1039,11 @@ def recipe_selection(rows=None, settings=None, preset=None):
     by validation PGD-20 error (``benchmarks/select_section_recipes.py``)."""
     from lib.notebook import recorded_section_recipes
 
-    return recorded_section_recipes(NAME)
+    table = recorded_section_recipes(NAME)
+    if isinstance(table, str):
+        return table
+    return table.drop(columns=["section", "dropout"]).rename(  # one section, no dropout
+        columns={"validation_error": "PGD-20 error (validation)"})
 
 
 SECTION = Section(
