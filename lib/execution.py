@@ -4,10 +4,18 @@ executed folder only on success, the kernel's training progress streamed to
 the terminal (never onto the page).
 
     python -m lib.execution notebooks/01_label_corruption.ipynb book/executed -p preset quick
+
+Where an unfinished execution is (README, issue 28): a notebook runs into
+``<executed>/.partial/<name>``; a failed one (an error in a cell, or Ctrl-C)
+is moved to ``<executed>/.failed/<name>`` and one line says so; a killed one
+(``kill -9``, the OOM killer) stays in ``.partial/``, which the Makefile's loop
+then says. The data root reaches the kernel as ``$DATA_ROOT``, never as an
+injected parameter, so no page shows the builder's folders (issue 28, item 5).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -56,7 +64,11 @@ def execute(notebook: Path, executed_dir: Path, parameters: dict, out=None) -> P
     terminal but never the page; the notebook's own printed output is
     streamed to ``out`` too. A failure writes one line to ``out``, the failing
     cell's ``Type: message`` (:func:`cell_error`), and its full traceback to
-    ``executed_dir/logs/<stem>.error.log``. Returns the executed notebook's path."""
+    ``executed_dir/logs/<stem>.error.log``; Ctrl-C likewise says in one line
+    where the interrupted execution is. A ``data_root`` parameter is passed to
+    the kernel as ``$DATA_ROOT`` (the notebooks' default ``data_root=None``
+    reads it) rather than injected, so the page does not show the builder's
+    absolute path. Returns the executed notebook's path."""
     import papermill
 
     notebook, executed_dir = Path(notebook), Path(executed_dir)
@@ -68,8 +80,12 @@ def execute(notebook: Path, executed_dir: Path, parameters: dict, out=None) -> P
     partial = partial_dir / notebook.name
     log = log_dir / f"{notebook.stem}.progress.log"
     log.write_text("")
-    previous = os.environ.get("PROGRESS_LOG")
-    os.environ["PROGRESS_LOG"] = str(log.resolve())  # the kernel inherits it
+    parameters = dict(parameters)
+    environment = {"PROGRESS_LOG": str(log.resolve())}  # the kernel inherits these
+    if "data_root" in parameters:
+        environment["DATA_ROOT"] = str(parameters.pop("data_root") or "")
+    previous = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
     follow = _Follow(log, out)
     follow.start()
     error_log = log_dir / f"{notebook.stem}.error.log"
@@ -78,14 +94,19 @@ def execute(notebook: Path, executed_dir: Path, parameters: dict, out=None) -> P
         papermill.execute_notebook(str(notebook), str(partial), parameters=parameters,
                                    progress_bar=False, stdout_file=out, stderr_file=out)
     except BaseException as error:
+        interrupted = isinstance(error, KeyboardInterrupt)
+        if interrupted:  # the cell's own interrupt, unretrieved, is not printed at exit
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         follow.stop()
         if partial.exists():
             failed_dir.mkdir(exist_ok=True)
             os.replace(partial, failed_dir / notebook.name)
         kept = f"the last good {final} is kept" if final.exists() else f"{final} is not written"
         error_log.write_text(f"{notebook} with parameters {parameters}\n{_traceback(error)}\n")
-        out.write(f"!! {notebook.name} failed: {cell_error(error)} (traceback in {error_log}; "
-                  f"{kept}; the failed execution is in {failed_dir / notebook.name})\n")
+        what = "interrupted (Ctrl-C)" if interrupted else f"failed: {cell_error(error)}"
+        out.write(f"!! {notebook.name} {what} (traceback in {error_log}; {kept}; the "
+                  f"{'interrupted' if interrupted else 'failed'} execution is in "
+                  f"{failed_dir / notebook.name})\n")
         out.flush()
         raise
     else:
@@ -95,10 +116,11 @@ def execute(notebook: Path, executed_dir: Path, parameters: dict, out=None) -> P
         (failed_dir / notebook.name).unlink(missing_ok=True)
         return final
     finally:
-        if previous is None:
-            os.environ.pop("PROGRESS_LOG", None)
-        else:
-            os.environ["PROGRESS_LOG"] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def cell_error(error: BaseException) -> str:

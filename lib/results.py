@@ -5,14 +5,23 @@ corruption strength, the imbalance ratio, the OOD set, …), never an
 overloaded free-text field, and carries its ``unit`` (:data:`UNITS`). Every
 row also carries the ``build`` that produced it: one execution of a section
 (:func:`new_build_id`). A page shows only the rows its own execution returned
-(:meth:`lib.notebook.Session.run`); the store keeps the history, one CSV per
-preset (``<results dir>/<preset>.csv``), for downloads and later analysis,
-and :func:`read_results` reads one build's rows when asked.
+(:meth:`lib.notebook.Session.run`).
+
+What the store keeps, one CSV per preset (``<results dir>/<preset>.csv``, the
+folder ``$RESULTS_DIR``), for downloads and later analysis: the **latest value
+of every measurement**. A measurement is a row's identity, every column of
+:data:`IDENTITY` (section, dataset, arm, method, seed, the axes, metric). A
+later build's row replaces an earlier build's row for the same measurement;
+a measurement no later build repeated keeps its earlier row (and that row's
+``build``). So the store is not a history of builds: an older build's value
+of a measurement that was measured again is gone. :func:`read_results` reads
+the stored rows, of one build when asked.
 
 Writes take an exclusive lock on ``<preset>.csv.lock`` (``fcntl.flock``), so
 concurrent writers (notebooks, sweep workers) lose no row; the file itself is
-replaced atomically, so a reader never sees half of it. A row with the same
-identity (every column of :data:`IDENTITY`) as an older one replaces it.
+replaced atomically, so a reader never sees half of it. A full disk, a
+read-only or forbidden folder fails naming the file and ``RESULTS_DIR``
+(:mod:`lib.storage`).
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import pandas as pd
 
 from lib.atomic_io import atomic_write_bytes
 from lib.presets import get_preset
+from lib.storage import declare, explained
 from lib.validation import check_choice
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -126,6 +136,9 @@ def default_results_dir() -> Path:
     return Path(os.environ.get("RESULTS_DIR", _REPO / "results")).expanduser()
 
 
+declare("RESULTS_DIR", default_results_dir, "the result store")
+
+
 def store_path(preset: str, results_dir=None) -> Path:
     get_preset(preset)
     return Path(results_dir or default_results_dir()) / f"{preset}.csv"
@@ -133,8 +146,10 @@ def store_path(preset: str, results_dir=None) -> Path:
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(str(path) + ".lock", "a") as lock:
+    with explained(str(path) + ".lock", "write"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(str(path) + ".lock", "a")
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -145,8 +160,9 @@ def _locked(path: Path):
 def _read(path: Path) -> pd.DataFrame:
     if not path.exists():
         return tidy([])
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dict.fromkeys(
-        _TEXT, str))
+    with explained(path, "read"):
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=dict.fromkeys(
+            _TEXT, str))
     return _typed(frame[[c for c in frame.columns if c in COLUMNS]].copy())
 
 

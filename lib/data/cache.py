@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from lib.storage import declare
+
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -20,3 +22,6 @@ def cache_dir(dataset: str | None = None) -> Path:
     means the default, never the current directory."""
     base = Path(os.environ.get("CACHE_DIR") or _REPO / "data_cache").expanduser()
     return base / dataset if dataset else base
+
+
+declare("CACHE_DIR", cache_dir, "the dataset cache")

@@ -6,7 +6,9 @@ Both official formats are read from the data root:
 * npz (preferred: loaded with ``allow_pickle=False``): ``Imagenet32_train_npz/
   train_data_batch_1.npz`` … ``_10.npz`` and ``Imagenet32_val_npz/val_data.npz``;
 * pickled batches: ``Imagenet32_train/train_data_batch_1`` … ``_10`` and
-  ``Imagenet32_val/val_data``. Unpickling can execute code: trusted files only.
+  ``Imagenet32_val/val_data``. Unpickling can execute code: they are read by
+  :func:`lib.data.safe_pickle.read_data_pickle`, which refuses anything but
+  dicts, lists, strings, bytes, numbers and numpy arrays.
 
 (``Imagenet64_*`` likewise; the 64×64 train set may also be split into
 ``Imagenet64_train_part1``/``_part2`` folders.) Each file holds ``data``
@@ -26,14 +28,15 @@ from pathlib import Path
 import numpy as np
 
 from lib.data.base import DatasetInfo, ImageDataset
-from lib.data.cifar import read_trusted_pickle
 from lib.data.class_exclusion import (
     NUM_IMAGENET_CLASSES,
     imagenet_class_names,
     resolve_exclusion,
 )
 from lib.data.errors import DatasetNotFoundError
+from lib.data.npz import read_npz
 from lib.data.registry import register
+from lib.data.safe_pickle import read_data_pickle
 
 _SOURCE = ("Chrabaszcz, Loshchilov & Hutter, A Downsampled Variant of ImageNet as an "
            "Alternative to the CIFAR datasets, arXiv:1707.08819, 2017; "
@@ -77,13 +80,13 @@ def _find(root: Path, stem: str, folders: list[str]) -> Path | None:
     return None
 
 
-def _read_batch(path: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _read_batch(path: Path, size: int, how_to_get: str) -> tuple[np.ndarray, np.ndarray]:
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            data, labels = f["data"], f["labels"]
+        batch = read_npz(path, ("data", "labels"),
+                         f"Replace it with the published file: {how_to_get}")
     else:
-        batch = read_trusted_pickle(path)
-        data, labels = batch["data"], batch["labels"]
+        batch = read_data_pickle(path, how_to_get)
+    data, labels = batch["data"], batch["labels"]
     data = np.asarray(data, dtype=np.uint8).reshape(-1, 3, size, size)
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     if len(labels) != len(data):
@@ -147,7 +150,7 @@ def _load(info: DatasetInfo, split: str, root: Path, exclude) -> ImageDataset:
 
     buffer = None
     for path in paths:
-        data, labels = _read_batch(path, size)
+        data, labels = _read_batch(path, size, info.how_to_get)
         new = remap[labels]
         keep = new >= 0
         if buffer is None:  # batches are equal-sized (the last has < 10 extra)

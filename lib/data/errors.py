@@ -18,3 +18,15 @@ class DatasetNotFoundError(FileNotFoundError):
         super().__init__(
             f"dataset {name!r} not found at {self.path}{extra}. How to get it: {how_to_get}"
         )
+
+
+class DataFileError(ValueError):
+    """A data file (a dataset's or a cache's) that is there but cannot be read:
+    damaged, or not of its published format. The message names the file."""
+
+
+class UnsafeDataFileError(DataFileError):
+    """A data file that would run code to be read (a pickle asking for a
+    Python object these formats never hold, an ``.npz`` with object arrays):
+    refused before anything of it runs (issue 28, item 2). The message names
+    the file, the reason and how to replace it."""

@@ -47,6 +47,7 @@ import torch
 from lib.atomic_io import atomic_write_npz
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.cache import cache_dir
+from lib.data.npz import read_npz
 from lib.data.generated import (
     check_image_options,
     check_split,
@@ -287,8 +288,8 @@ def _load_cache(path: Path):
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as z:
-            images, labels, digest = z["images"], z["labels"], str(z["sha256"])
+        z = read_npz(path, ["images", "labels", "sha256"], "It is regenerated.")
+        images, labels, digest = z["images"], z["labels"], str(z["sha256"])
         if _content_hash(images, labels) != digest:
             raise ValueError("content hash mismatch")
     except Exception as err:  # noqa: BLE001 - any damage means: regenerate

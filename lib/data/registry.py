@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.registry import Registry
+from lib.storage import declare
 from lib.validation import check_choice
 
 _BUILDERS: Registry[Callable[..., ImageDataset]] = Registry("name")
@@ -53,6 +54,9 @@ def default_root() -> Path:
     """The data root: ``$DATA_ROOT`` if set and not empty, else ``~/data``
     (an empty value never means the current directory)."""
     return Path(os.environ.get("DATA_ROOT") or "~/data").expanduser()
+
+
+declare("DATA_ROOT", default_root, "the data root")
 
 
 def resolve_root(root=None) -> Path:

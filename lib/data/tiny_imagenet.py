@@ -10,7 +10,8 @@ Decoding 110,000 JPEGs takes minutes, so the decoded arrays are cached once as
 ``<cache dir>/tiny_imagenet/<split>-<hash of the folder's path>.npz``
 (:func:`lib.data.cache.cache_dir`; never in the data root, which is only read),
 written atomically and read with ``allow_pickle=False``; a change in the file
-list invalidates the cache. Pass ``cache=False`` to neither read nor write it.
+list invalidates the cache, and a damaged one is named and decoded again.
+Pass ``cache=False`` to neither read nor write it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import numpy as np
 from lib.atomic_io import atomic_write_npz
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.cache import cache_dir
-from lib.data.errors import DatasetNotFoundError
+from lib.data.errors import DataFileError, DatasetNotFoundError
 from lib.data.image_folder import decode_images
+from lib.data.npz import read_npz
 from lib.data.registry import register
 
 FOLDER = "tiny-imagenet-200"
@@ -126,9 +128,12 @@ def tiny_imagenet(split: str, root: Path, cache: bool = True) -> ImageDataset:
 
     images = None
     if cache and cache_file.is_file():
-        with np.load(cache_file, allow_pickle=False) as f:
-            if str(f["fingerprint"]) == fingerprint:
-                images, labels = f["images"], f["labels"]
+        todo = "It is decoded again from the JPEG files."
+        try:
+            if str(read_npz(cache_file, ["fingerprint"], todo)["fingerprint"]) == fingerprint:
+                images, labels = read_npz(cache_file, ["images", "labels"], todo).values()
+        except DataFileError as error:
+            warnings.warn(str(error))
     if images is None:
         images = decode_images(paths, info.image_size)
         if cache:

@@ -12,6 +12,10 @@ token). While held, a daemon thread refreshes its modification time every
 Takeover renames the stale file away, then checks that what it renamed is the
 stale lock it inspected (another worker may have replaced it meanwhile; then
 that lock is put back), so two workers never both hold a key.
+
+A lock that cannot be created or taken over (a read-only cache, another
+user's folder or stale lock) raises :class:`lib.storage.StorageError`, naming
+the lock, its setting, and the group-shared cache's ``umask 002`` (issue 28).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import time
 import uuid
 import warnings
 from pathlib import Path
+
+from lib.storage import explained
 
 STALE_AFTER_S = float(os.environ.get("RUN_LOCK_STALE_S", 120))
 
@@ -85,22 +91,28 @@ class RunLock:
 
     # -- acquire / release -----------------------------------------------------------------
     def _create(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "w") as f:
-            json.dump({**self.owner, "since": time.time()}, f)
-            f.flush()
-            os.fsync(f.fileno())
+        with explained(self.path, "create the lock"):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                return False
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump({**self.owner, "since": time.time()}, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException:  # a full disk: leave no lock that nobody holds
+                self.path.unlink(missing_ok=True)
+                raise
         return True
 
     def _take_over(self, owner: dict) -> None:
         """Move a stale lock away; put it back if it was not the one inspected."""
         aside = self.path.with_name(f"{self.path.name}.stale.{self.token}")
         try:
-            os.rename(self.path, aside)
+            with explained(self.path, "take over the stale lock"):
+                os.rename(self.path, aside)
         except FileNotFoundError:
             return  # another worker took it over first
         if self.read_owner(aside) != owner:  # a fresh lock replaced the stale one meanwhile

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from lib.data import get_dataset
-from lib.data.cifar import read_trusted_pickle
+from lib.data.safe_pickle import read_data_pickle
 from lib.data.class_exclusion import load_class_list
 from lib.data.miniature import (
     DTD_CLASSES,
@@ -131,7 +131,7 @@ def test_official_file_layout(root):
     cifar10 = root / "cifar-10-batches-py"
     assert sorted(p.name for p in cifar10.iterdir()) == sorted(
         [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"])
-    batch = read_trusted_pickle(cifar10 / "data_batch_1")
+    batch = read_data_pickle(cifar10 / "data_batch_1")
     assert set(batch) == {"batch_label", "data", "labels", "filenames"}
     assert batch["data"].dtype == np.uint8 and batch["data"].shape[1] == 3072
     assert sorted(p.name for p in (root / "cifar-100-python").iterdir()) == [

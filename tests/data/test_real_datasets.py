@@ -13,7 +13,7 @@ import torch
 import lib.data.miniature as fx
 from lib.data import DatasetNotFoundError, dataset_info, get_dataset
 from lib.data import tiny_imagenet
-from lib.data.cifar import read_trusted_pickle
+from lib.data.safe_pickle import read_data_pickle
 from lib.data.class_exclusion import load_class_list
 from lib.data.miniature import decode_labels
 
@@ -88,8 +88,8 @@ def test_cifar100_fine_labels(tmp_path):
     assert train.labels.tolist() == [(7 * k) % 100 for k in range(6)] == carried(train)
     assert get_dataset("cifar100", "test", root=tmp_path).labels.tolist() == [99, 0, 50]
     # coarse labels are the superclasses: worm (99) is in 13, apple (0) in 4, mouse (50) in 16
-    assert read_trusted_pickle(folder / "test")["coarse_labels"] == [13, 4, 16]
-    assert read_trusted_pickle(folder / "meta")["coarse_label_names"][4] == "fruit_and_vegetables"
+    assert read_data_pickle(folder / "test")["coarse_labels"] == [13, 4, 16]
+    assert read_data_pickle(folder / "meta")["coarse_label_names"][4] == "fruit_and_vegetables"
 
 
 # -- Downsampled ImageNet ------------------------------------------------------------
