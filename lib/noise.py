@@ -41,6 +41,19 @@ Corrections (objectives registered with :func:`register_objective`):
 
 Matrices travel as tuples of tuples of floats (:func:`matrix_param`) so that
 objective parameters stay hashable and JSON-serialisable for the run cache.
+
+Where the official code differs (hendrycks/pre-training at 10cd02a,
+``robustness/label_corruption/``; issue 27), each stated where it happens:
+Forward's anchor rows on CIFAR-10 (:func:`estimate_forward_matrix`), GLC's
+second stage (:func:`glc`), the trusted split (:func:`trusted_split`). Two more
+live in the fine-tuned model, not here: the official Forward and GLC scripts give
+the pre-trained network a classifier *without a bias* (``nn.Linear(128, K,
+bias=False)``; ours keeps a bias, initialised to zero,
+:meth:`lib.models.wide_resnet.WideResNet.replace_classifier`), and normalise
+inputs with the CIFAR per-channel statistics although the source was pre-trained
+on (x − 0.5)/0.5 (ours: each model normalises inside with the statistics of its
+source's run chain, :mod:`lib.models.normalization`). All of them can move the
+Forward and GLC rows of Table 1 (and Figure 2).
 """
 
 from __future__ import annotations
@@ -152,7 +165,17 @@ def trusted_split(labels, trusted_fraction: float, seed: int) -> tuple[np.ndarra
     """(trusted positions, untrusted positions), both sorted int64 arrays.
 
     The trusted part is a class-stratified random ``round(fraction · N)`` of the
-    examples (:func:`lib.data.subsets.stratified_positions`); fraction 0 → none."""
+    examples (:func:`lib.data.subsets.stratified_positions`); fraction 0 → none.
+
+    **Where the official code differs** (issue 27;
+    ``robustness/label_corruption/load_corrupted_ours_hierarchical.py``): for
+    fractions of 5% and more (GLC's 5% and 10%) it takes the first
+    ``fraction · 50000`` training images in file order and reshuffles all of
+    them only while a class is missing there, so the trusted classes are
+    represented in random, unequal numbers; below 5% it takes the first
+    ``fraction · 50000 / K`` images of each class. Ours draws the same number
+    of each class (up to rounding) at every fraction, as design.md §7 asks.
+    Affected: the GLC rows of Table 1."""
     check_range("trusted_fraction", trusted_fraction, 0.0, 1.0)
     y = np.asarray(labels.numpy() if isinstance(labels, torch.Tensor) else labels)
     n = len(y)
@@ -234,7 +257,18 @@ def estimate_forward_matrix(probabilities, percentile: float = 97.0) -> np.ndarr
     example with the largest ``p(i|x)`` strictly below it (robust to outliers at
     the very top); ``percentile=100`` takes the plain argmax (the official
     code's rule for every dataset but CIFAR-10, i.e. CIFAR-100). Rows are
-    renormalised to sum to 1."""
+    renormalised to sum to 1.
+
+    **Where the official code differs** (issue 27): it takes ``class_probs =
+    probs[:, label]``, a numpy *view*, and zeroes the entries at or above the
+    threshold through it, so those entries of ``probs`` itself become 0. A later
+    class's anchor row is read from that modified ``probs`` and can carry zeros
+    in the columns of earlier classes, and the official C-hat rows are not
+    renormalised (such a row sums to less than 1). This happens only with the
+    percentile rule (the official code: CIFAR-10). Ours reads every anchor row
+    from the untouched softmax outputs (a copy of the column is masked), as
+    Patrini et al.'s estimator intends. Affected: the Forward rows of Table 1 on
+    CIFAR-10, both arms."""
     p = _check_probabilities(probabilities, "probabilities")
     check_range("percentile", percentile, 0.0, 100.0)
     rows = []
@@ -305,7 +339,18 @@ def forward_corrected(model, batch, *, matrix):
 def glc(model, batch, *, matrix, num_trusted: int):
     """Gold Loss Correction (Hendrycks et al. 2018): cross-entropy on the trusted
     examples (view positions ``< num_trusted``; see the module docstring) and the
-    forward-corrected loss with ``matrix`` on the rest."""
+    forward-corrected loss with ``matrix`` on the rest, one forward pass over the
+    whole batch, averaged over the batch's examples.
+
+    **Where the official code differs** (issue 27; ``train_glc.py``,
+    ``train_phase2``): it splits each batch into its trusted and untrusted
+    examples and runs them through the network in two separate forward passes,
+    in train mode, so batch norm normalises each part with that part's own
+    statistics (and updates its running statistics twice per batch); and it
+    divides the summed loss by the nominal batch size (128) also for the last,
+    smaller batch of an epoch. Ours runs one pass, so both parts share the
+    batch's statistics, and takes the mean over the examples actually in the
+    batch. Affected: the GLC rows of Table 1."""
     check_type("num_trusted", num_trusted, (int, np.integer))
     logits = model(batch.x)
     trusted = batch.index.to(logits.device) < int(num_trusted)

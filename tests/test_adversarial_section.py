@@ -72,7 +72,7 @@ def one_thread():
 def test_the_section_is_registered():
     assert get_section("adversarial") is SECTION and SECTIONS.get("adversarial") is SECTION
     assert set(SECTION.tables) == {"table3", "paper_table3", "autoattack", "source_history",
-                                   "sanity_checks", "cost", "recipe_selection"}
+                                   "sanity_checks", "cost", "recipe_selection", "pgd_start"}
     assert set(SECTION.figures) == {"sanity_curves"}
 
 
@@ -243,6 +243,7 @@ def _all_evaluations(preset="smoke"):
     s = SETTINGS[preset]
     return [e for row in METHODS for cell in section.cells(s) for e in
             robustness_evaluations(preset, row, cell["target"], cell["seed"])
+            + section.official_start_evaluations(preset, row, cell["target"], cell["seed"])
             + sanity_evaluations(preset, row, cell["target"], cell["seed"])]
 
 
@@ -354,8 +355,10 @@ def test_memo_serves_a_note_change_and_recomputes_a_new_eps(monkeypatch, tmp_pat
 
 # -- tables, sanity verdicts and claims on planted rows ---------------------------------------
 
-def _rows(preset="smoke", seeds=(0,), pgd=None, clean=None, n=1000, sanity_ok=True):
-    """Result rows as the section's run returns them, with chosen values."""
+def _rows(preset="smoke", seeds=(0,), pgd=None, clean=None, n=1000, sanity_ok=True,
+          official=None):
+    """Result rows as the section's run returns them, with chosen values
+    (``official``: PGD accuracy under the official start, per row)."""
     s = SETTINGS[preset]
     pgd = pgd or {"normal": 0.0, "adversarial": 40.0, "adversarial_pretrained": 52.0,
                   "last_layer": 43.0}
@@ -374,6 +377,10 @@ def _rows(preset="smoke", seeds=(0,), pgd=None, clean=None, n=1000, sanity_ok=Tr
                               eval_set="pgd", eps=s.eps, steps=s.test_steps, n=n),
                          dict(base, metric="epochs", value=3, unit="epochs"),
                          dict(base, metric="training_images", value=3000, unit="images")]
+                if row in s.official_start_rows:
+                    value = (official or {}).get(row, pgd[row] - 5.0) + shift
+                    rows.append(dict(base, metric="pgd_accuracy_official_start", value=value,
+                                     eval_set="pgd", eps=s.eps, steps=s.test_steps, n=n))
                 if row in s.autoattack_rows:
                     rows += [dict(base, metric=m, value=v, eval_set="autoattack", n=50, eps=s.eps)
                              for m, v in (("clean_accuracy", 80.0), ("pgd_accuracy", 50.0),
@@ -590,13 +597,32 @@ def test_smoke_section_end_to_end(smoke_env, tmp_path, monkeypatch):
     rows = session.run()
     s = session.settings
     assert set(rows.section) == {"adversarial"} and set(rows.build) == {session.build}
-    table3 = rows[rows.eval_set == "pgd"]
+    table3 = rows[(rows.eval_set == "pgd")
+                  & rows.metric.isin(["clean_accuracy", "pgd_accuracy"])]
     assert len(table3) == 2 * len(METHODS)
     assert (table3.n == s.attack_size).all() and (table3.unit == "%").all()
     pgd = table3[table3.metric == "pgd_accuracy"]
     assert (pgd.eps == s.eps).all() and (pgd.steps == s.test_steps).all()
     by_metric = table3.pivot_table(index="method", columns="metric", values="value")
     assert (by_metric.pgd_accuracy <= by_metric.clean_accuracy).all()
+    # the official code's start, on the same images, next to ours (issue 27)
+    official = rows[rows.metric == section.OFFICIAL_START_METRIC]
+    assert sorted(official.method) == sorted(s.official_start_rows)
+    assert (official.n == s.attack_size).all() and (official.eps == s.eps).all()
+    assert (official.steps == s.test_steps).all() and (official.eval_set == "pgd").all()
+    ours = pgd.set_index("method").value
+    for _, row in official.iterrows():  # a larger reach: never much more robust
+        tolerance = 2 * binomial_se(ours[row.method], int(row.n)) + 1.0
+        assert row.value <= ours[row.method] + tolerance, (row.method, row.value)
+    starts = session.section.table("pgd_start", rows, "smoke")
+    titles = [METHODS[m].title for m in METHODS if m in s.official_start_rows]
+    assert list(starts.index) == titles and starts.shape == (len(titles), 3 * len(s.targets))
+    target = s.targets[0]
+    for name in s.official_start_rows:
+        line = starts.loc[METHODS[name].title]
+        assert line[(target, "PGD-20, ours")] == round(ours[name], 1)
+        assert line[(target, "PGD-20, official start")] == round(
+            float(official.set_index("method").value[name]), 1)
     aa = rows[rows.eval_set == "autoattack"].set_index("metric").value
     assert aa["autoattack_accuracy"] <= aa["clean_accuracy"]
     assert all(ok for _, ok in sanity_verdicts(rows)), sanity_verdicts(rows)
@@ -622,6 +648,80 @@ def test_smoke_section_end_to_end(smoke_env, tmp_path, monkeypatch):
     assert rerun[columns].sort_values(key).reset_index(drop=True).equals(
         rows[columns].sort_values(key).reset_index(drop=True))
     assert np.isfinite(rerun.value).all()
+
+
+# -- the official code's PGD start (issue 27) -------------------------------------------------
+
+@pytest.mark.parametrize("name", preset_names())
+def test_the_default_start_leaves_every_key_and_the_official_one_changes_them(name):
+    """The start enters the run keys and the memo params only when it is the
+    official one: the default's keys are those pinned above."""
+    s = SETTINGS[name]
+    assert s.train_start == "paper" and "start" not in dict(s.train_params)
+    official = replace(s, train_start="official")
+    assert dict(official.train_params)["start"] == "official"
+    assert dict(official.source_params)["start"] == "official"
+    default_keys = {row: row_run(name, row).key() for row in METHODS}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(SETTINGS, name, official)
+        for row in METHODS:
+            changed = row_run(name, row).key() != default_keys[row]
+            assert changed == (row != "normal"), row  # normal training has no adversary
+    plain = robustness_evaluations(name, "adversarial", s.targets[0])[1]
+    assert "start" not in dict(plain.params)
+    with pytest.raises(ValueError, match="train_start"):
+        replace(s, train_start="centred")
+    with pytest.raises(ValueError, match="official_start row"):
+        replace(s, official_start_rows=("nope",))
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_official_start_evaluations_attack_the_same_images_from_the_same_noise(name):
+    s = SETTINGS[name]
+    target = s.targets[0]
+    run = SimpleNamespace(key="0123456789abcdef", digest="f" * 64)
+    for row in METHODS:
+        official = section.official_start_evaluations(name, row, target)
+        if row not in s.official_start_rows:
+            assert official == []
+            continue
+        (evaluation,) = official
+        ours = robustness_evaluations(name, row, target)[1]
+        assert evaluation.data == ours.data and evaluation.eval_set == ours.eval_set == "pgd"
+        assert evaluation.metric == section.OFFICIAL_START_METRIC
+        assert dict(evaluation.params) == {**dict(ours.params), "start": "official"}
+        assert _keys([evaluation], run) != _keys([ours], run)
+    if name == "quick":  # the headline claim's two rows, for the CPU budget
+        assert s.official_start_rows == ("adversarial", "adversarial_pretrained")
+    else:
+        assert s.official_start_rows == tuple(METHODS)
+
+
+def test_official_start_measures_through_pgd_accuracy(monkeypatch):
+    seen = []
+    monkeypatch.setattr(section, "pgd_accuracy",
+                        lambda *args, **kwargs: seen.append(kwargs["start"]) or 0.25)
+    row = SETTINGS["smoke"].official_start_rows[0]
+    (official,) = section.official_start_evaluations("smoke", row, "fashion_mnist")
+    ours = robustness_evaluations("smoke", row, "fashion_mnist")[1]
+    assert official.measure(None, None, CPU) == 25.0 and ours.measure(None, None, CPU) == 25.0
+    assert seen == ["official", "paper"]
+
+
+def test_the_start_table_is_drawn_from_the_rows():
+    rows = _rows(official={"normal": 0.0, "adversarial": 31.0,
+                           "adversarial_pretrained": 45.5, "last_layer": 40.0})
+    s = SETTINGS["smoke"]
+    t = SECTION.table("pgd_start", rows, "smoke")
+    assert t.index.name.startswith("ours (smoke preset)")
+    assert list(t.index) == [m.title for m in METHODS.values()]
+    line = t.loc["Adv. Pre-Training and Tuning"]
+    assert line[("fashion_mnist", "PGD-20, ours")] == 52.0
+    assert line[("fashion_mnist", "PGD-20, official start")] == 45.5
+    assert line[("fashion_mnist", "official − ours")] == -6.5
+    quick = SECTION.table("pgd_start", _rows("quick"), "quick")
+    assert list(quick.index) == ["Adversarial Training", "Adv. Pre-Training and Tuning"]
+    assert s.official_start_rows == tuple(METHODS)
 
 
 # -- the class-exclusion check (issue 14, item 2) ----------------------------------------------
@@ -732,3 +832,10 @@ def test_the_exclusion_check_end_to_end(smoke_env, monkeypatch):
     table = SECTION.table("table3", rows, "smoke")
     assert table.iloc[-3:][("fashion_mnist", "PGD-20")].notna().all()
     assert session.judged()[-1].key == "adversarial_pgd_without_cifar10_classes"
+
+
+def test_the_start_table_says_when_it_has_no_rows():
+    rows = _rows()
+    rows = rows[rows.metric != section.OFFICIAL_START_METRIC]
+    out = SECTION.table("pgd_start", rows, "smoke")
+    assert isinstance(out, str) and "official start" in out

@@ -239,3 +239,115 @@ def test_pgd_accuracy_runs_without_autocast(autocast_calls):
     accuracy = pgd_accuracy(model, data, torch.device("cpu"), eps=0.1, step_size=0.05, steps=2)
     assert 0.0 <= accuracy <= 1.0
     assert entered == []
+
+
+# -- the official code's random start (issue 27) ----------------------------------------------
+
+def _official_reference(model, x, y, eps, step_size, steps, noise):
+    """The official attack's behaviour (hendrycks/pre-training at 10cd02a,
+    ``robustness/adversarial/attacks.py``), stated independently of
+    :func:`pgd_linf`: the uniform noise is added to the clean batch itself (so the
+    batch the projection uses *is* the noisy start, not clamped); each step adds
+    ``step_size · sign(∇ summed CE)`` and projects onto the ε-ball around that
+    batch, then onto [0, 1]. Returns (adversarial examples, the moved batch)."""
+    batch = x.clone()
+    batch += noise  # what the official code's in-place addition through a detached alias does
+    adv = batch.clone()
+    for _ in range(steps):
+        adv.requires_grad_(True)
+        grad = torch.autograd.grad(F.cross_entropy(model(adv), y, reduction="sum"), adv)[0]
+        adv = adv.detach() + step_size * grad.sign()
+        adv = adv.clamp(min=batch - eps).clamp(max=batch + eps).clamp(0, 1)
+    return adv.detach(), batch
+
+
+def _noise(shape, eps, seed):
+    """The random start both attacks draw from ``seed``: uniform in [−ε, ε]."""
+    return (torch.rand(shape, generator=torch.Generator().manual_seed(seed)) * 2 - 1) * eps
+
+
+@pytest.mark.parametrize("steps", [0, 1, 5, 20])
+def test_official_start_matches_an_independent_statement_of_the_official_attack(
+        trained_linear, steps):
+    x, y = blobs(seed=4)
+    x[:4] = 0.0  # boundary pixels: the start may leave [0, 1], the steps may not
+    noise = _noise(x.shape, EPS, seed=7)
+    expected, moved = _official_reference(trained_linear, x, y, EPS, STEP, steps, noise)
+    adv = pgd_linf(trained_linear, x, y, EPS, STEP, steps, start="official",
+                   generator=torch.Generator().manual_seed(7))
+    torch.testing.assert_close(adv, expected, rtol=0, atol=1e-6)
+    assert (adv - moved).abs().max() <= EPS + 1e-6  # the ball is centred on the noisy start
+    if steps == 0:  # the start is the clean batch plus the noise, unclamped
+        torch.testing.assert_close(adv, x + noise, rtol=0, atol=0)
+        assert adv.min() < 0
+    else:
+        assert adv.min() >= 0 and adv.max() <= 1
+
+
+@pytest.mark.parametrize("eps", [1 / 255, EPS])
+def test_official_start_reaches_two_eps_and_the_default_never_exceeds_eps(trained_linear, eps):
+    """Against a linear model the gradient's sign is fixed, so enough steps push
+    every pixel to the edge of its ball: ε from the clean image by default, up to
+    2ε with the official start (|noise| + ε where the noise points the same way)."""
+    x, y = blobs(n=256, seed=5)  # pixels near 0.4 and 0.6: no clamp to [0, 1] interferes
+    kwargs = dict(eps=eps, step_size=eps / 4, steps=20)
+    official = pgd_linf(trained_linear, x, y, start="official",
+                        generator=torch.Generator().manual_seed(0), **kwargs)
+    default = pgd_linf(trained_linear, x, y, generator=torch.Generator().manual_seed(0),
+                       **kwargs)
+    reach, default_reach = (official - x).abs().max(), (default - x).abs().max()
+    assert 1.95 * eps < reach <= 2 * eps + 1e-6
+    assert 0.99 * eps < default_reach <= eps + 1e-6
+    assert ((official - x).abs() > eps + 1e-6).float().mean() > 0.3
+
+
+def test_official_start_without_a_random_start_is_the_default(trained_linear):
+    x, y = blobs(seed=6)
+    torch.testing.assert_close(
+        pgd_linf(trained_linear, x, y, EPS, STEP, 5, random_start=False, start="official"),
+        pgd_linf(trained_linear, x, y, EPS, STEP, 5, random_start=False), rtol=0, atol=0)
+
+
+def test_the_default_start_is_unchanged_by_the_option(trained_linear):
+    """The public signature still works positionally, and ``start="paper"`` is it."""
+    x, y = blobs(seed=8)
+    a = pgd_linf(trained_linear, x, y, EPS, STEP, 3, True,
+                 generator=torch.Generator().manual_seed(1))
+    b = pgd_linf(trained_linear, x, y, EPS, STEP, 3, True,
+                 generator=torch.Generator().manual_seed(1), start="paper")
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="start='centre'"):
+        pgd_linf(trained_linear, x, y, start="centre")
+
+
+def test_adversarial_objective_passes_the_start_on(monkeypatch):
+    """``objective_params`` may carry ``start``: the training attack gets it;
+    without it, the paper's start."""
+    import lib.attacks.pgd as pgd
+
+    seen = []
+    original = pgd.pgd_linf
+    monkeypatch.setattr(pgd, "pgd_linf",
+                        lambda *args, **kwargs: seen.append(kwargs["start"]) or original(
+                            *args, **kwargs))
+    model = tiny_conv().train()
+    batch = Batch(torch.rand(4, 1, 4, 4), torch.randint(0, 3, (4,)), None, torch.arange(4))
+    objective = get_objective("adversarial")
+    objective(model, batch, eps=EPS, step_size=STEP, steps=1)
+    objective(model, batch, eps=EPS, step_size=STEP, steps=1, start="official")
+    assert seen == ["paper", "official"]
+
+
+def test_official_start_lowers_robust_accuracy_where_the_default_leaves_some(trained_linear):
+    """A larger reach: against the same model, from the same noise, the official
+    start's robust accuracy is lower where the default's lies strictly between 0 and 1."""
+    from lib.data.base import ImageDataset
+    from lib.evaluation.robustness import pgd_accuracy
+
+    x, y = blobs(n=512, seed=9)
+    data = ImageDataset((x * 255).round().to(torch.uint8), y, 2)
+    accuracy = {start: pgd_accuracy(trained_linear, data, torch.device("cpu"), eps=0.08,
+                                    step_size=0.02, steps=20, start=start)
+                for start in ("paper", "official")}
+    assert 0.5 < accuracy["paper"] < 1.0
+    assert accuracy["official"] < accuracy["paper"] - 0.02

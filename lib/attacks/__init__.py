@@ -1,7 +1,10 @@
 """Adversarial attacks in pixel space [0, 1] (paper §3.3; design.md §7).
 
-``pgd_linf`` is the L∞ PGD of Madry et al. (2018); importing this package also
-registers the ``"adversarial"`` training objective. ``autoattack_accuracy``
+``pgd_linf`` is the L∞ PGD of Madry et al. (2018), its ε-ball around the clean
+image (the paper's threat model); ``start="official"`` reproduces the official
+code's attack, whose ball is centred on the noisy random start (reach up to 2ε;
+:mod:`lib.attacks.pgd`). Importing this package also registers the
+``"adversarial"`` training objective. ``autoattack_accuracy``
 (in :mod:`lib.attacks.autoattack`) is a thin wrapper around torchattacks'
 AutoAttack (Croce & Hein 2020), imported lazily.
 """

@@ -5,7 +5,12 @@ untargeted L∞ PGD of :func:`lib.attacks.pgd_linf` (random start, pixels in
 [0, 1], ε and step in pixel units). The model is attacked and scored in
 **eval mode** (batch norm with its running statistics, no dropout) and its mode
 is restored afterwards. The attack and the scoring run in float32 on every
-device (no autocast: bf16 autocast is for training only). Random starts come
+device (no autocast: bf16 autocast is for training only; and no TensorFloat-32
+on CUDA either, :func:`lib.training.precision.tf32`, which torch would
+otherwise allow for cuDNN convolutions). ``start`` chooses where PGD's ε-ball
+is centred: ``"paper"`` (default) around the clean image, ``"official"``
+around the noisy random start as the official code does
+(:func:`lib.attacks.pgd_linf`; issue 27). Random starts come
 from one CPU generator seeded by ``seed``, so an evaluation is reproducible
 and, for a given ``seed``, every attack on the same data starts from the same
 noise (the sanity curves of
@@ -29,6 +34,7 @@ from lib.attacks.autoattack import SQUARE_QUERIES, TORCHATTACKS_ITERATIONS
 from lib.data.base import ImageDataset
 from lib.data.loader import DeviceLoader
 from lib.metrics.classification import top1_wrong
+from lib.training.precision import tf32
 from lib.validation import check_range, check_type
 
 
@@ -40,9 +46,10 @@ def _batches(dataset: ImageDataset, device, batch_size: int):
 
 def pgd_accuracy(model: torch.nn.Module, dataset: ImageDataset, device, eps: float,
                  step_size: float, steps: int, seed: int = 0, batch_size: int = 500,
-                 random_start: bool = True) -> float:
+                 random_start: bool = True, start: str = "paper") -> float:
     """Fraction of ``dataset`` classified correctly after an untargeted L∞ PGD
-    attack (``steps`` steps of ``step_size`` in the ε-ball, in eval mode, float32).
+    attack (``steps`` steps of ``step_size`` in the ε-ball, in eval mode, float32
+    without TF32; ``start``: where the ball is centred, :func:`lib.attacks.pgd_linf`).
 
     ``eps = 0`` or ``steps = 0`` without a random start is the clean accuracy."""
     check_range("eps", eps, 0.0, None)
@@ -55,13 +62,15 @@ def pgd_accuracy(model: torch.nn.Module, dataset: ImageDataset, device, eps: flo
     model.eval()
     correct = 0
     try:
-        for batch in _batches(dataset, device, batch_size):
-            x = batch.x
-            if eps > 0 and (steps > 0 or random_start):
-                x = pgd_linf(model, batch.x, batch.y, eps=eps, step_size=step_size,
-                             steps=steps, random_start=random_start, generator=generator)
-            with torch.no_grad():
-                correct += int((~top1_wrong(model(x), batch.y)).sum())
+        with tf32(False):
+            for batch in _batches(dataset, device, batch_size):
+                x = batch.x
+                if eps > 0 and (steps > 0 or random_start):
+                    x = pgd_linf(model, batch.x, batch.y, eps=eps, step_size=step_size,
+                                 steps=steps, random_start=random_start, generator=generator,
+                                 start=start)
+                with torch.no_grad():
+                    correct += int((~top1_wrong(model(x), batch.y)).sum())
     finally:
         model.train(was_training)
     return correct / len(dataset)
@@ -87,9 +96,10 @@ def autoattack_on(model, dataset: ImageDataset, eps: float, seed: int = 0,
                   square_queries: int = SQUARE_QUERIES) -> float:
     """:func:`lib.attacks.autoattack_accuracy` on an :class:`ImageDataset`
     (pixels in [0, 1]; classes from the dataset; ``iterations`` of APGD,
-    APGD-T and FAB, ``square_queries`` of Square)."""
+    APGD-T and FAB, ``square_queries`` of Square; float32 without TF32)."""
     x = dataset.images.float().div_(255.0)
-    return autoattack_accuracy(model, x, dataset.labels, eps=eps,
-                               n_classes=dataset.num_classes, version=version,
-                               batch_size=batch_size, seed=seed, iterations=iterations,
-                               square_queries=square_queries)
+    with tf32(False):
+        return autoattack_accuracy(model, x, dataset.labels, eps=eps,
+                                   n_classes=dataset.num_classes, version=version,
+                                   batch_size=batch_size, seed=seed, iterations=iterations,
+                                   square_queries=square_queries)

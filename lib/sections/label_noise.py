@@ -36,6 +36,15 @@ test errors and the estimated matrices are memoized (:mod:`lib.evaluation.memo`)
 The corruption (and the trusted split) is drawn from the run's seed:
 ``TrainingDataSpec.split_seed = seed``.
 
+Where the official code differs beyond the recipes (issue 27; each stated in
+:mod:`lib.noise` where it happens, and on the page): Forward's CIFAR-10 anchor
+rows, zeroed in part through a numpy view there, untouched here; GLC's second
+stage, two forward passes (trusted, untrusted) and a division by 128 there, one
+pass and the batch mean here; the trusted split, the first 5% or 10% of the
+file there, class-stratified here; the pre-trained arm's classifier, without a
+bias there; the inputs of the official Forward/GLC scripts, normalised with the
+CIFAR statistics although the source saw (x − 0.5)/0.5.
+
 Figure 1: one long from-scratch run without a correction at
 ``long_run_strength``, its clean test error tracked every epoch, against the
 pre-trained no-correction model at the same strength.

@@ -28,7 +28,7 @@ from lib.metrics import (
 )
 from lib.presets import Recipe
 from lib.training.objectives import get_objective
-from lib.training.precision import autocast
+from lib.training.precision import autocast, tf32, training_tf32
 
 ENGINE_VERSION = 1
 
@@ -102,7 +102,8 @@ def train_one_epoch(model, loader: DeviceLoader, optimizer, scheduler, recipe: R
                     cpu_autocast: bool = False):
     """One pass over ``loader``; returns (mean loss, accuracy, images/s, seconds).
     The forward pass runs under bf16 autocast on CUDA, and on the CPU when
-    ``cpu_autocast`` (:func:`lib.training.precision.autocast`)."""
+    ``cpu_autocast`` (:func:`lib.training.precision.autocast`); TF32 is allowed
+    on CUDA (:func:`lib.training.precision.training_tf32`)."""
     loss_fn = get_objective(objective)
     params = objective_params or {}
     set_train_mode(model, recipe.tune)
@@ -111,11 +112,12 @@ def train_one_epoch(model, loader: DeviceLoader, optimizer, scheduler, recipe: R
     seen = 0
     start = time.perf_counter()
     for i, batch in enumerate(loader):
-        with autocast(device, cpu_autocast):
-            loss, logits = loss_fn(model, batch, **params)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        with tf32(training_tf32(device)):
+            with autocast(device, cpu_autocast):
+                loss, logits = loss_fn(model, batch, **params)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
         scheduler.step()
         n = len(batch.y)
         total_loss += loss.detach() * n
@@ -136,14 +138,17 @@ def predict_logits(model: nn.Module, dataset: ImageDataset, device: torch.device
     Computed in float32 without autocast on every device: bf16 autocast is for
     training only (:func:`train_one_epoch`), so the test predictions, the OOD
     scores and the estimated corruption matrices are float32 (the official
-    code evaluates in float32 too)."""
+    code evaluates in float32 too), with TF32 off on CUDA
+    (:func:`lib.training.precision.tf32`; torch allows it for cuDNN
+    convolutions by default)."""
     was_training = model.training
     model.eval()
     loader = DeviceLoader(dataset, batch_size, shuffle=False, augment=False, device=device,
                           channels_last=True)
     outputs = []
-    for batch in loader:
-        outputs.append(model(batch.x).float().cpu())
+    with tf32(False):
+        for batch in loader:
+            outputs.append(model(batch.x).float().cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy() if outputs else np.zeros((0, 0), np.float32)
 
