@@ -4,7 +4,8 @@ item 3). Needs a GPU; exits 0 with a message where there is none.
 
 For WRN-40-2 on 3×32×32 it compares, from identical weights and inputs:
 logits (eval mode) and the loss and parameter update of one SGD step.
-Writes ``benchmarks/results/cuda_path_check.json``.
+Writes ``benchmarks/results/cuda_path_check.json`` (with ``--compile``:
+``cuda_path_check_compile.json``).
 
     python benchmarks/cuda_path_check.py [--compile]
 """
@@ -82,7 +83,8 @@ def main() -> int:
                       and result["loss_relative_error"] < LOSS_TOL
                       and result["update_relative_error"] < UPDATE_TOL)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "cuda_path_check.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "cuda_path_check_compile.json" if args.compile else "cuda_path_check.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0 if result["pass"] else 1
 

@@ -63,8 +63,10 @@ def measure(architecture, channels, size, batch, device, seconds: float) -> tupl
         _, _, ips, took = train_one_epoch(model, loader, optimizer, scheduler, recipe, device)
         return ips, took
 
-    ips, _ = epoch(1)  # warm-up: allocator, kernels
-    batches = max(1, min(200, int(seconds * ips / batch)))
+    cuda = device.type == "cuda"
+    ips, _ = epoch(5 if cuda else 1)  # warm-up: allocator, kernels (CUDA: cuDNN's autotuning)
+    # CUDA: at least 20 batches, so that the untimed tail of the launch queue is small
+    batches = max(20 if cuda else 1, min(200, int(seconds * ips / batch)))
     ips, _ = epoch(batches)
     return ips, batches * batch
 
