@@ -104,8 +104,17 @@ def reference_build_table(record_path: Path = REFERENCE_BUILD) -> str:
     if budget:
         lines.append(f"| budget | {_minutes(budget.get('cold'))} | "
                      f"{_minutes(budget.get('second_run'))} |")
+    if record.get("aim_s"):
+        lines.append(f"| aim where recorded | {_minutes(record['aim_s'].get('cold'))} | |")
     if cold.get("rc") or warm.get("rc"):
         lines += ["", f"The build failed (exit codes {cold.get('rc')} and {warm.get('rc')})."]
+    rates = record.get("engine_images_per_s")
+    if rates:
+        lines += ["", f"The quick preset trains in float32 on the CPU. This machine's float32 "
+                  f"engine trains WRN-16-1 at {rates['float32']:,.0f} images/s (batch 128, "
+                  "`benchmarks/train_throughput.py --engines-only`): on a machine whose rate "
+                  "is *r* times that, expect the cold build's notebooks to take about 1/*r* "
+                  "as long. Run the same command to find your *r*."]
     return "\n".join(lines) + "\n"
 
 

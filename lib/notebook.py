@@ -26,14 +26,18 @@ import torch
 from lib.devices import describe_device, resolve_device
 from lib.presets import Preset, get_preset
 from lib.provenance import Provenance
+from lib.training.precision import cpu_bf16_notice
 from lib.validation import check_type
 
 
-def _precision_text(preset) -> str:
-    """How ``preset``'s runs train numerically (book/reproducing.md, Devices)."""
+def _precision_text(preset, device) -> str:
+    """How ``preset``'s runs train numerically (book/reproducing.md, Devices);
+    the opt-in CPU bf16 says, once, whether it is native here and how fast."""
     if preset.cpu_autocast:
-        return ("bf16 autocast for the target runs, on the CPU too (cpu_autocast); the "
-                "sources float32 on the CPU; weights and evaluation float32")
+        text = ("bf16 autocast for the target runs, on the CPU too (cpu_precision='bf16'); "
+                "the sources float32 on the CPU; weights and evaluation float32")
+        notice = cpu_bf16_notice(device, True)
+        return text + (f"\n               {notice}" if notice else "")
     return "bf16 autocast on CUDA, float32 on the CPU; weights and evaluation float32"
 
 
@@ -86,7 +90,7 @@ class Session:
                  f"preset       : {p.name} ({p.description})",
                  f"architecture : {p.architecture}, {p.in_channels} input channel(s)",
                  f"source       : {p.source.name} {dict(p.source.options)}",
-                 f"training     : {_precision_text(p)}",
+                 f"training     : {_precision_text(p, self.device)}",
                  "", "settings:", self.settings.describe()]
         return "\n".join(lines)
 
@@ -192,7 +196,7 @@ def _summarise(caught) -> list[str]:
 
 
 def start(section: str, preset, data_root=None, device="auto", dry_run=False,
-          source="trained", source_world_size=1) -> Session:
+          source="trained", source_world_size=1, cpu_precision="float32") -> Session:
     """Validate a notebook's parameters (a wrong name or type fails at once,
     naming the valid choices), check that every dataset the preset reads from
     the data root is there (:func:`lib.data.preflight.preflight`: at the paper
@@ -206,7 +210,9 @@ def start(section: str, preset, data_root=None, device="auto", dry_run=False,
     (:mod:`lib.weights`); one that is not imported fails here, saying where to
     get it and how to import it. ``source_world_size`` N > 1: the sources were
     pre-trained data-parallel over N processes (``torchrun -m lib.pretrain``),
-    which their run keys record."""
+    which their run keys record. ``cpu_precision="bf16"`` trains the target runs
+    under bf16 autocast on the CPU (an opt-in, fast only with native bf16:
+    :func:`lib.training.precision.cpu_bf16_notice`; float32 by default)."""
     from lib.data.preflight import preflight
     from lib.presets import get_run_preset
     from lib.results import default_results_dir, new_build_id
@@ -219,7 +225,8 @@ def start(section: str, preset, data_root=None, device="auto", dry_run=False,
     check_type("dry_run", dry_run, bool)
     check_type("source", source, str)
     check_type("source_world_size", source_world_size, int)
-    spec = get_run_preset(preset, dry_run, source, source_world_size)
+    check_type("cpu_precision", cpu_precision, str)
+    spec = get_run_preset(preset, dry_run, source, source_world_size, cpu_precision)
     chosen = get_section(section)
     resolved = resolve_device(device)
     root = Path(data_root).expanduser() if data_root not in (None, "") else None

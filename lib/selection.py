@@ -12,7 +12,8 @@ checks this by making any read of a test split fail).
 The rules, fixed before measuring:
 
 * **From-scratch recipe** (:func:`source_selection`, ``scratch`` rows): the
-  lowest validation error among :data:`SCRATCH_RECIPES`.
+  lowest validation error among :data:`SCRATCH_RECIPES` (a 20-epoch candidate
+  joined them in issue 23, before the float32 re-run was measured).
 * **Fine-tuning rate and source** (``pretrained`` rows): the lowest validation
   error of the fine-tuned arm over every candidate source in
   :data:`SOURCE_CANDIDATES` and rate in :data:`FINETUNE_LRS` (which includes
@@ -55,8 +56,10 @@ from lib.training import EvalDataSpec, RunConfig, TrainedRun, train_or_load
 
 VALIDATION_SIZE = 2000  # images per validation set (200 per Fashion-MNIST class); None = all
 TIE_POINTS = 0.1  # validation-error points within which two candidates tie
-SCRATCH_RECIPES = (Recipe(epochs=15, lr=0.1, dropout=0.3), Recipe(epochs=30, lr=0.05),
-                   Recipe(epochs=30, lr=0.05, dropout=0.1))
+# Issue 23 added the 20-epoch recipe, before the float32 re-run was read: a shorter one
+# the tie rule prefers, for the cold-build budget.
+SCRATCH_RECIPES = (Recipe(epochs=15, lr=0.1, dropout=0.3), Recipe(epochs=20, lr=0.05),
+                   Recipe(epochs=30, lr=0.05), Recipe(epochs=30, lr=0.05, dropout=0.1))
 FINETUNE_LRS = (0.001, 0.01, 0.05, 0.1)
 SOURCE_CANDIDATES = ("1000x50", "1000x100", "1000x50@30")  # see SourceCandidate.parse
 SECTION_BATCH_SIZES = (128, 32)

@@ -32,6 +32,7 @@ def _execute(tmp_path, monkeypatch, **parameters) -> str:
     (dict(preset=3), "TypeError: preset=3"),
     (dict(preset="huge"), "ValueError: preset='huge'"),
     (dict(preset="smoke", data_root=5), "TypeError: data_root=5"),
+    (dict(preset="smoke", cpu_precision="fp16"), "ValueError: cpu_precision='fp16' (CPU_PRECISION)"),
 ])
 def test_bad_papermill_parameter_fails_in_the_first_cell(tmp_path, monkeypatch, parameters,
                                                          message):
@@ -55,3 +56,16 @@ def test_paper_preset_on_an_empty_data_root_names_every_missing_dataset(tmp_path
     for name in ("cifar10", "cifar100", "imagenet32", "svhn", "tiny_imagenet"):
         assert name in first
     assert not any(root.iterdir()), "something was written into the data root"
+
+
+def test_the_cpu_bf16_opt_in_is_stated_on_the_page_header(monkeypatch):
+    """``cpu_precision="bf16"`` is said once, in the settings the first cell prints
+    (terminal and page), with whether this CPU has native bf16; float32 says nothing."""
+    from lib import notebook
+    from lib.training import precision
+
+    monkeypatch.setattr(precision, "native_cpu_bf16", lambda: False)
+    opted = notebook.start("ood", "smoke", device="cpu", cpu_precision="bf16").describe()
+    plain = notebook.start("ood", "smoke", device="cpu").describe()
+    assert opted.count("cpu_precision='bf16' (opt-in): this CPU has no native bf16") == 1
+    assert "opt-in" not in plain and "float32 on the CPU" in plain

@@ -103,7 +103,12 @@ def test_reference_build_table_reads_the_recorded_build(tmp_path):
     assert "commit `abc1234`" in table and "| 00_x | 5.0 min | 0.1 min |" in table
     assert "| 01_y | 3.5 min | — |" in table
     assert "| **total** | **10.0 min** | **1.5 min** |" in table and "| budget | 40.0 min | 2.0 min |" in table
-    assert "failed" not in table
+    assert "failed" not in table and "images/s" not in table
+    (tmp_path / "scaled.json").write_text(json.dumps(
+        {**record, "aim_s": {"cold": 1500}, "engine_images_per_s": {"float32": 919.4, "bf16": 1671.0}}))
+    scaled = reference_build_table(tmp_path / "scaled.json")
+    assert "| aim where recorded | 25.0 min | |" in scaled
+    assert "float32 engine trains WRN-16-1 at 919 images/s" in scaled
     (tmp_path / "failed.json").write_text(json.dumps({**record, "cold": {**stage, "rc": 2},
                                                       "second_run": None}))
     assert "The build failed" in reference_build_table(tmp_path / "failed.json")

@@ -71,15 +71,48 @@ def test_a_cpu_autocast_run_trains_under_cpu_bf16_and_records_it(tmp_path, autoc
         tiny_config(cpu_autocast="yes")
 
 
-def test_the_quick_target_runs_ask_for_cpu_autocast_and_its_sources_do_not():
+def test_every_preset_trains_in_float32_on_the_cpu_and_bf16_is_an_opt_in():
+    """Issue 23: no preset's key depends on the CPU's bf16; ``cpu_precision="bf16"``
+    asks for it on the target runs only (the sources keep their shipped keys)."""
     from lib.experiments import finetune_run, scratch_run, source_run
-    from lib.presets import get_preset
+    from lib.presets import get_preset, get_run_preset, preset_names
 
-    quick, smoke = get_preset("quick"), get_preset("smoke")
-    assert scratch_run(quick).cpu_autocast and finetune_run(quick).cpu_autocast
-    assert not source_run(quick).cpu_autocast  # the shipped source keeps its key
-    assert not finetune_run(quick).init.cpu_autocast
-    assert not (scratch_run(smoke).cpu_autocast or get_preset("paper").cpu_autocast)
+    for name in preset_names():
+        preset = get_preset(name)
+        assert not preset.cpu_autocast
+        assert not (scratch_run(preset).cpu_autocast or finetune_run(preset).cpu_autocast)
+    quick, bf16 = get_preset("quick"), get_run_preset("quick", cpu_precision="bf16")
+    assert scratch_run(bf16).cpu_autocast and finetune_run(bf16).cpu_autocast
+    assert scratch_run(bf16).key() != scratch_run(quick).key()
+    assert source_run(bf16).key() == source_run(quick).key()  # the shipped source
+    assert finetune_run(bf16).init.key() == finetune_run(quick).init.key()
+    assert "bf16" in bf16.label and "bf16" not in quick.label
+    with pytest.raises(ValueError, match=r"cpu_precision='fp16' \(CPU_PRECISION\).*'float32'.*'bf16'"):
+        get_run_preset("quick", cpu_precision="fp16")
+
+
+def test_the_cpu_bf16_opt_in_says_once_whether_it_is_native_and_how_fast(monkeypatch):
+    """The notice names native or emulated bf16 with the rate recorded by
+    benchmarks/train_throughput.py; float32 and CUDA runs get none."""
+    import json
+    from pathlib import Path
+
+    from lib.training import precision
+
+    recorded = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+                           / "train_throughput_cpu.json").read_text())
+    assert precision.MEASURED_CPU_BF16_RATIO == {
+        "native": round(recorded["bf16_over_float32"], 1),
+        "emulated": round(recorded["avx2_only_bf16_over_float32"], 1)}
+    cpu = torch.device("cpu")
+    assert precision.cpu_bf16_notice(cpu, False) is None
+    assert precision.cpu_bf16_notice(torch.device("cuda"), True) is None
+    for native, kind in ((True, "native"), (False, "emulated")):
+        monkeypatch.setattr(precision, "native_cpu_bf16", lambda native=native: native)
+        notice = precision.cpu_bf16_notice(cpu, True)
+        ratio = precision.MEASURED_CPU_BF16_RATIO[kind]
+        assert f"{ratio:g}x the float32 rate" in notice
+        assert ("emulated" in notice) == (kind == "emulated")
 
 
 def test_trains_once_then_loads(tmp_path):

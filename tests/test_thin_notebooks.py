@@ -17,7 +17,8 @@ FORBIDDEN = (ast.For, ast.AsyncFor, ast.While, ast.If, ast.IfExp, ast.ListComp, 
              ast.ClassDef, ast.Lambda, ast.Try, ast.With)
 CALL_ROOTS = {"notebook", "session"}  # every call goes through these
 PLAIN_CALLS = {"print", "display"}
-PARAMETERS = {"preset", "data_root", "device", "dry_run", "source", "source_world_size"}
+PARAMETERS = {"preset", "data_root", "device", "dry_run", "source", "source_world_size",
+              "cpu_precision"}
 
 
 def code_cells(path: Path) -> list[dict]:

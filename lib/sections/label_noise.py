@@ -397,8 +397,8 @@ SETTINGS = per_preset(NAME, {
         # Batch size and rates chosen per arm by the clean (s = 0) validation error
         # (lib.selection): benchmarks/select_section_recipes.py, results/quick_section_recipes.csv.
         scratch=Recipe(epochs=12, lr=0.05, batch_size=32),
-        finetune=Recipe(epochs=4, lr=0.01, batch_size=32),
-        finetune_corrected=Recipe(epochs=4, lr=0.01, batch_size=32),
+        finetune=Recipe(epochs=4, lr=0.0125, batch_size=32),
+        finetune_corrected=Recipe(epochs=4, lr=0.0125, batch_size=32),
         long_run_epochs=30,
         note="3 of the paper's 11 strengths (the area is still over s in [0, 1]) and a "
              "1,000-image subset, to fit the book's budget on 2 CPU cores; batch "
@@ -406,7 +406,7 @@ SETTINGS = per_preset(NAME, {
              "far from convergence), and each arm's rate chosen by its clean validation "
              "error, the same grid for both (benchmarks/select_section_recipes.py): from "
              "scratch lr 0.05 "
-             "without dropout, fine-tuned lr 0.01 with and without a correction"),
+             "without dropout, fine-tuned lr 0.0125 with and without a correction"),
     "paper": LabelNoiseSettings(
         targets=("cifar10", "cifar100"), strengths=tuple(round(0.1 * i, 1) for i in range(11)),
         train_size=None,

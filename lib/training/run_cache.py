@@ -5,11 +5,15 @@ determines its weights (:meth:`RunConfig.key`). ``model.pt`` is the finished
 model; ``state.pt`` the last completed epoch (model, optimizer, schedule, RNG),
 from which an interrupted run resumes. Both are written atomically and
 verified on load; a corrupted or foreign file in the cache is reported and
-retrained. Checkpoints shipped with the package (``lib/checkpoints/<key>.pt``,
-e.g. the quick pre-trained source model) are used when the cache lacks the
-run; a damaged shipped file fails, saying how to restore it (issue 15, item 5).
-Many workers may share one cache (issue 16, item 3): training a key holds its
-lock (:mod:`lib.training.locks`), and readers need no lock.
+retrained, but one that is not a plain weights file (a pickle that would run
+code) fails, naming it and how to recover, and is left for the user to delete
+(issue 28, item 1). A cache that cannot be written and lacks a run says which
+run (:mod:`lib.storage` words its other storage errors). Checkpoints shipped
+with the package (``lib/checkpoints/<key>.pt``, e.g. the quick pre-trained
+source model) are used when the cache lacks the run; a damaged shipped file
+fails, saying how to restore it (issue 15, item 5). Many workers may share
+one cache (issue 16, item 3): training a key holds its lock
+(:mod:`lib.training.locks`), and readers need no lock.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from lib.data.loader import DeviceLoader
 from lib.devices import describe_device, resolve_device
 from lib.models import build_model
 from lib.provenance import git_commit, utc_now
+from lib.storage import SHARED_CACHE_ADVICE, StorageError, declare, reason, setting_of
 from lib.training.checkpoints import (
     CorruptCheckpointError,
+    UnsafeCheckpointError,
     copy_verified,
     load_verified,
     load_verified_digest,
@@ -47,8 +53,8 @@ from lib.training.engine import (
     tracked_metrics,
     train_one_epoch,
 )
-from lib.training.precision import (maybe_compile, native_cpu_bf16, prepare_model,
-                                    training_precision)
+from lib.training.precision import (maybe_compile, prepare_model, training_precision,
+                                    training_tf32)
 from lib.training.progress import RunProgress
 from lib.training.run_config import RunConfig
 
@@ -64,6 +70,9 @@ class DiscardedCheckpointWarning(RuntimeWarning):
 def default_runs_dir() -> Path:
     """``$RUNS_DIR`` if set, else ``runs/`` at the repository root."""
     return Path(os.environ.get("RUNS_DIR", _REPO / "runs")).expanduser()
+
+
+declare("RUNS_DIR", default_runs_dir, "the run cache")
 
 
 @dataclass
@@ -108,7 +117,8 @@ def _shipped_error(path: Path, error: Exception) -> DamagedShippedCheckpointErro
         command = "make pretrain PRESET=<preset>"
     folder = path.parent.relative_to(_REPO) if path.is_relative_to(_REPO) else path.parent
     return DamagedShippedCheckpointError(
-        f"the shipped checkpoint {path} is damaged ({error}). Restore it: "
+        f"the shipped checkpoint {path} is damaged ({getattr(error, 'reason', error)}). "
+        f"Restore it: "
         f"`git checkout -- {folder}` (the copy in git), re-import it if it is an imported file "
         f"(`python -m lib.weights import FILE --as NAME`), or retrain and re-ship it with "
         f"`{command}`. Nothing was retrained; `train_or_load(..., force=True)` retrains "
@@ -147,6 +157,8 @@ def _from_cache(config, key, final_path, device, progress, *, discard: bool):
         return _load(final_path, key, config, device)
     except FileNotFoundError:
         return None
+    except UnsafeCheckpointError:  # never deleted silently: the user decides (issue 28)
+        raise
     except CorruptCheckpointError as error:
         if discard:
             _refuse_damaged_import(final_path, error)
@@ -171,6 +183,24 @@ def _from_shipped(config, key, final_path, device, *, seed_cache: bool):
         copy_verified(shipped, final_path)
         run.path = final_path
     return run
+
+
+def _not_trainable_here(error: OSError, key: str, title: str, run_dir: Path,
+                        force: bool) -> OSError:
+    """A cache that cannot be written (read-only, or another user's folder)
+    and lacks the run, or ``force``: which run, where, and what to do."""
+    if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return error
+    found = setting_of(run_dir)
+    cache = f"the run cache ({found[0]}={found[1]})" if found else f"the run cache {run_dir.parent}"
+    what = (f"run {title} ({key}) cannot be retrained (force=True) in {cache}" if force else
+            f"run {title} ({key}) is not in {cache}")
+    advice = f" {SHARED_CACHE_ADVICE}." if error.errno != errno.EROFS else ""
+    return StorageError(error.errno, (
+        f"{what}, and it cannot be trained there: {reason(error.errno)} (cannot create "
+        f"{error.filename or run_dir}). A cache that cannot be written serves only the runs it "
+        f"holds: point RUNS_DIR at a cache that holds this run, or at a writable folder to "
+        f"train it.{advice}"), run_dir)
 
 
 def train_or_load(config: RunConfig, *, root=None, device="auto", runs_dir=None,
@@ -218,7 +248,7 @@ def train_or_load(config: RunConfig, *, root=None, device="auto", runs_dir=None,
         if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not force:
             run = _from_shipped(config, key, final_path, device, seed_cache=False)
         if run is None:
-            raise
+            raise _not_trainable_here(error, key, title, run_dir, force) from error
         return run
     try:
         run = None
@@ -253,9 +283,6 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
                           device=device, seed=config.seed, channels_last=True)
     optimizer, scheduler = make_optimizer(model, recipe, len(loader))
     progress.batches = len(loader)
-    if config.cpu_autocast and device.type == "cpu" and not native_cpu_bf16():
-        progress.message("this CPU has no native bf16 (AVX512-BF16 or AMX): the run's bf16 "
-                         "autocast is emulated, and slower than float32")
     eval_data = config.track.build(root) if config.track is not None else None
 
     history: list[dict] = []
@@ -272,6 +299,8 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
         progress.message(f"resuming after epoch {start_epoch}/{recipe.epochs}")
     except FileNotFoundError:
         pass
+    except UnsafeCheckpointError:
+        raise
     except (CorruptCheckpointError, RuntimeError, EOFError, KeyError) as error:
         progress.message(f"discarding unusable resume state ({error}); starting over")
         distributed.barrier()  # every rank has read it before it goes
@@ -310,7 +339,8 @@ def _train(config, key, run_dir, parent, root, device, compile, progress) -> Tra
 
     info = {"device": describe_device(device), "commit": git_commit(), "date": utc_now(),
             "train_size": len(train_data), "label": config.label,
-            "precision": training_precision(device, config.cpu_autocast)}
+            "precision": training_precision(device, config.cpu_autocast),
+            "tf32": training_tf32(device)}
     payload = {"model": {k: v.cpu() for k, v in model.state_dict().items()},
                "num_classes": num_classes, "history": history, "wall_time_s": elapsed,
                "info": info}
