@@ -19,7 +19,7 @@ SOURCE ?= trained
 # (torchrun --nproc-per-node=N -m lib.pretrain); their run keys say so, and the fine-tunes find them
 SOURCE_WORLD_SIZE ?= 1
 # CPU_PRECISION=bf16: the target runs train under bf16 autocast on the CPU (an opt-in, other run
-# keys): about 1.5 times as fast with native bf16 (AVX512-BF16, AMX), about 10 times slower where
+# keys): about 1.7 times as fast with native bf16 (AVX512-BF16, AMX), about 10 times slower where
 # it is emulated (AVX2 only); the first page says which. Default float32 (CUDA: bf16 either way).
 CPU_PRECISION ?= float32
 DRY := $(filter 1 true True TRUE yes Yes YES,$(DRY_RUN))

@@ -79,11 +79,15 @@ def _run_make(clone: Path, args: list[str], log, label: str) -> dict:
 def _engine_rates(clone: Path) -> dict:
     """This machine's float32 and bf16-autocast engine rates (WRN-16-1, batch
     128, images/s) in the clone's venv: the scale of the recorded build."""
-    out = subprocess.run([str(clone / ".venv" / "bin" / "python"),
-                          str(clone / "benchmarks" / "train_throughput.py"), "--device", "cpu",
-                          "--engines-only", "--steps", "30"], cwd=clone, env=_clean_env(),
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run([str(clone / ".venv" / "bin" / "python"),
+                           str(clone / "benchmarks" / "train_throughput.py"), "--device", "cpu",
+                           "--engines-only", "--steps", "30"], cwd=clone, env=_clean_env(),
+                          capture_output=True, text=True)
+    if done.returncode:  # the build's record is kept; only the scale is missing
+        print(f"warning: the engine rates were not measured:\n{done.stderr[-2000:]}",
+              file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:

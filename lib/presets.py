@@ -181,7 +181,7 @@ PRESETS: dict[str, Preset] = {
         # The training curves (the premise's, Figure 4's) track 1,000 of the 2,000 test
         # images after each epoch: every claim is scored on all 2,000 (cold-build budget).
         track_size=1000,
-        # Trained in float32 on the CPU (issue 23): bf16 autocast is 1.5-1.8 times as fast
+        # Trained in float32 on the CPU (issue 23): bf16 autocast is about 1.7 times as fast
         # only on a CPU with native bf16, and 10 times slower where it is emulated (AVX2 only),
         # so the main job's speed and numbers would hang on the CPU model
         # (benchmarks/results/train_throughput_cpu.md). cpu_autocast stays an opt-in.
@@ -245,7 +245,7 @@ def get_run_preset(name: str, dry_run: bool = False, source: str = "trained",
 
 
 # What the target runs train in on the CPU (make book CPU_PRECISION=...; issue 23): float32,
-# the default of every preset, or bf16 autocast, an opt-in that is about 1.5-1.8 times as
+# the default of every preset, or bf16 autocast, an opt-in that is about 1.7 times as
 # fast on a CPU with native bf16 and about 10 times slower where bf16 is emulated (AVX2 only;
 # lib.training.precision.cpu_bf16_notice says which, up front). CUDA trains in bf16 either way.
 CPU_PRECISION_CHOICES = ("float32", "bf16")

@@ -26,7 +26,8 @@ The rules, fixed before measuring:
   (§3.1 at s = 0 without correction, §3.2 at γ = 0.2) and arm, the lowest
   validation error over the batch sizes and rate scales of the grid. For §3.3
   each adversarially trained row (from scratch, tuned, last layer only) takes
-  the rate among :data:`ADVERSARIAL_LR_SCALES` × its own with the lowest
+  the rate among :data:`ADVERSARIAL_LR_SCALES` × its base rate (0.1 from
+  scratch, the preset's fine-tuning rate for the tuned rows) with the lowest
   validation **PGD-20 error** (100 − PGD accuracy at the section's ε), on
   :data:`ADVERSARIAL_VALIDATION_SIZE` images: the error its training targets,
   as the clean rows are chosen by clean error. Batch 128 (the paper's) and the
@@ -64,7 +65,11 @@ FINETUNE_LRS = (0.001, 0.01, 0.05, 0.1)
 SOURCE_CANDIDATES = ("1000x50", "1000x100", "1000x50@30")  # see SourceCandidate.parse
 SECTION_BATCH_SIZES = (128, 32)
 SECTION_LR_SCALES = (1.0, 0.25)  # × the preset's own rate for the arm
-ADVERSARIAL_LR_SCALES = (2.0, 1.0, 0.25)  # × each §3.3 row's own rate
+ADVERSARIAL_LR_SCALES = (2.0, 1.0, 0.25)  # × each §3.3 row's base rate:
+# adversarial training from scratch: 0.1 (the paper's from-scratch rate); tuning and last
+# layer: the preset's fine-tuning rate. Fixed bases, so that a re-run does not centre its
+# grid on the previous choice (issue 23 found that drift).
+ADVERSARIAL_SCRATCH_BASE_LR = 0.1
 ADVERSARIAL_VALIDATION_SIZE = 1000  # images attacked per §3.3 candidate (PGD-20)
 # The five signals (candidate_signals): §3.1 at this strength, §3.2 at this γ,
 # PGD on this many validation images, OOD images drawn with this seed (the
@@ -249,8 +254,9 @@ def _adversarial_recipe_rows(preset, train, root, device, runs_dir, lr_scales, s
     rows = []
     for row in ("adversarial", "adversarial_pretrained", "last_layer"):
         base, scores = adversarial.row_run(preset, row), []
+        base_lr = ADVERSARIAL_SCRATCH_BASE_LR if row == "adversarial" else preset.finetune.lr
         for scale in lr_scales:
-            run = train(replace(base, recipe=replace(base.recipe, lr=base.recipe.lr * scale)))
+            run = train(replace(base, recipe=replace(base.recipe, lr=base_lr * scale)))
             spec = EvalDataSpec.validation(run.config.data, size)
             accuracy = adversarial.evaluate(adversarial.pgd_evaluation(
                 "pgd_accuracy", "validation", spec, s.eps, s.test_step_size, s.test_steps,

@@ -37,13 +37,15 @@ matplotlib.use("Agg")
 # moved again when the quick target runs took bf16 autocast on the CPU and the re-run
 # selection chose the 1,000 × 50 source at lr 0.01;
 # then quick's strengths became 0, 0.5 and 1 (the keys of 0 and 1 unchanged), for the budget.
+# Issue 23: moved again when the quick target runs went back to float32 on the CPU and the
+# float32 re-selection chose fine-tuning at lr 0.05 (§3.1, §3.2: 0.0125; §3.3: 0.05 and 0.0125).
 QUICK_KEYS = {
-    "033cac2d06db2ad3", "055c6e042a8d705a", "11d16862b04f2315", "13443145f29e1ca3",
-    "18fefc81ae9e653c", "28a90f40987fc4f4", "413edadbb9d28708", "45088086762756a2",
-    "5b1c4ccca3bdb345", "7f5f17637a43c19e", "8d61fef9bc4622b3", "92cba16445b945a7",
-    "935a771c3592f718", "95285ae73f204c89", "bb3137aafc392bbb", "cd2936dde21d59ab",
-    "e52aafb8bb3f2f29", "e94f1c726a826367", "f1bcd8389d0e625c", "f35810ec132e0e07",
-    "f61ecf5d689f60f9"
+    "0e28a1329831aaa1", "0f06efd9890c1388", "13443145f29e1ca3", "2afad427c51d1c04",
+    "397e806be7eeabbd", "42b5d22d6c3c418b", "4b024a3f479e0a22", "4b698fb518e864b2",
+    "66ac093b38b3cba3", "701f93d01a6d9770", "74d8d7be9aa368b2", "804f32d3a9df189b",
+    "81ac1f72663eb6cc", "90379d289715e305", "97e980ace710493c", "997e6099b8dc2fda",
+    "a5416fcdd7a57893", "aedc6f8ee1ba4a82", "d9bc09b00ab2352b", "e48777d543400ea1",
+    "ef192d8f25792e6a"
 }
 # The old ``planned_runs`` (runs a cold sweep trains, the source not counted); the
 # paper preset adds Forward's own stage 1 in the pre-trained arm (lr 0.01, as the

@@ -22,8 +22,10 @@ SECTION = get_section("pretraining")
 # re-chosen on validation with the target runs under bf16 autocast, which moved their keys).
 # Issue 17: at quick three seeds, trained without §4.2's 10% hold-out; seed 0's pair is the
 # calibration page's pair.
-QUICK_KEYS = ["13443145f29e1ca3", "ae795115ddc240a5", "e29442e1be3ab489", "bc046a8007202a9b",
-              "d3f871666ebdea63", "edd11e02d5c231a2", "58ee941952985fff"]
+# Issue 23: moved again when the quick target runs went back to float32 on the CPU and the
+# float32 re-selection chose fine-tuning at lr 0.05 (§3.1, §3.2: 0.0125; §3.3: 0.05 and 0.0125).
+QUICK_KEYS = ["13443145f29e1ca3", "0b26057cb148511f", "afda78b435038ebd", "2ea9bc51aa935221",
+              "768d5bbda3a76b08", "0565229a2034f332", "4f101120f4d03dad"]
 # At paper, the old notebook 00's five runs (source, two variants, CIFAR-10 seed 0 both
 # arms) plus CIFAR-10 seeds 1–4 and CIFAR-100 seeds 0–4, which old notebook 04 (OOD)
 # trained as make(P, seed, target=target, track=True): no new training.

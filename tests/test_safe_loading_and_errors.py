@@ -213,6 +213,29 @@ def test_an_npz_with_object_arrays_is_named(tmp_path, monkeypatch):
     assert not marker.exists()
 
 
+def test_a_damaged_npz_is_called_damaged_not_a_pickle(tmp_path):
+    """An npz that is neither a zip nor a pickle (a truncated download, an HTML
+    error page) is damaged, not dangerous; a lone .npy array is named as such;
+    a real pickle under an .npz name is refused as one."""
+    from lib.data.errors import DataFileError
+    from lib.data.npz import read_npz
+
+    page = tmp_path / "page.npz"
+    page.write_bytes(b"<html>503 Service Unavailable</html>")
+    with pytest.raises(DataFileError, match="damaged: neither an .npz archive") as caught:
+        read_npz(page, ["data"])
+    assert not isinstance(caught.value, UnsafeDataFileError) and str(page) in str(caught.value)
+    lone = tmp_path / "lone.npz"
+    with open(lone, "wb") as handle:
+        np.save(handle, np.arange(3))
+    with pytest.raises(DataFileError, match="single .npy array"):
+        read_npz(lone, ["data"])
+    pickled = tmp_path / "pickled.npz"
+    pickled.write_bytes(pickle.dumps({"data": [1, 2]}, protocol=2))
+    with pytest.raises(UnsafeDataFileError, match="not an .npz archive but a pickle"):
+        read_npz(pickled, ["data"])
+
+
 def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 

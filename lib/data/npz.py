@@ -41,6 +41,9 @@ def read_npz(path, names: Iterable[str], todo: str = "") -> dict[str, np.ndarray
         if "allow_pickle" not in str(error):
             raise DataFileError(f"{path}{where(path)} is damaged: array {name!r} cannot be "
                                 f"read ({error}).{todo}") from error
+        if name is None and not _starts_like_a_pickle(path):  # numpy says "pickle" for any
+            raise DataFileError(f"{path}{where(path)} is damaged: neither an .npz archive "
+                                f"nor an array file.{todo}") from None  # unknown bytes
         what = (f"its array {name!r} is an object array (pickled Python objects)"
                 if name is not None else "it is not an .npz archive but a pickle")
         raise UnsafeDataFileError(
@@ -50,10 +53,22 @@ def read_npz(path, names: Iterable[str], todo: str = "") -> dict[str, np.ndarray
     except KeyError:
         raise DataFileError(f"{path}{where(path)} has no array {name!r} (it holds "
                             f"{_names(path)}): not a file of this format.{todo}") from None
+    except (AttributeError, TypeError):  # a lone .npy array, not an archive of named arrays
+        raise DataFileError(f"{path}{where(path)} is a single .npy array, not an .npz "
+                            f"archive of named arrays.{todo}") from None
     except (zipfile.BadZipFile, EOFError) as error:
         raise DataFileError(f"{path}{where(path)} is damaged: not a readable .npz archive "
                             f"({error}).{todo}") from error
     return arrays
+
+
+def _starts_like_a_pickle(path: Path) -> bool:
+    """Whether ``path`` begins with a pickle's protocol opcode (``0x80``)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(1) == b"\x80"
+    except OSError:
+        return False
 
 
 def _names(path: Path) -> list[str]:

@@ -157,7 +157,8 @@ def _from_cache(config, key, final_path, device, progress, *, discard: bool):
         return _load(final_path, key, config, device)
     except FileNotFoundError:
         return None
-    except UnsafeCheckpointError:  # never deleted silently: the user decides (issue 28)
+    except UnsafeCheckpointError as error:  # never deleted silently: the user decides (issue 28)
+        _refuse_damaged_import(final_path, error)  # an imported one: re-import it, not force
         raise
     except CorruptCheckpointError as error:
         if discard:
@@ -248,7 +249,10 @@ def train_or_load(config: RunConfig, *, root=None, device="auto", runs_dir=None,
         if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS) and not force:
             run = _from_shipped(config, key, final_path, device, seed_cache=False)
         if run is None:
-            raise _not_trainable_here(error, key, title, run_dir, force) from error
+            explained = _not_trainable_here(error, key, title, run_dir, force)
+            if explained is error:
+                raise
+            raise explained from error
         return run
     try:
         run = None
