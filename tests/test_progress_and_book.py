@@ -17,6 +17,7 @@ from lib.data import dataset_names
 from lib.provenance import Provenance
 from lib.training.engine import EpochRecord
 from lib.training.progress import RunProgress, SweepProgress, console
+from notebook_files import tiny_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,17 +147,6 @@ def test_class_exclusion_table_counts_the_shipped_lists():
 
 
 # -- make book's execution of one notebook (lib.execution.execute) --------------------------------
-
-def tiny_notebook(path: Path, *cells: str) -> Path:
-    """A notebook with the section notebooks' parameters cell, then ``cells``."""
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}})
-    parameters = nbformat.v4.new_code_cell('preset = "smoke"\ndata_root = None\ndevice = "auto"')
-    parameters.metadata["tags"] = ["parameters"]
-    nb.cells = [parameters, *(nbformat.v4.new_code_cell(c) for c in cells)]
-    nbformat.write(nb, str(path))
-    return path
-
 
 PROGRESS_CELL = ("from lib.training.progress import console\n"
                  "console('demo epoch 1/2 loss 0.5')\nprint('on the page:', preset)")

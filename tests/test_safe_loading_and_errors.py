@@ -34,6 +34,7 @@ from lib.storage import StorageError
 from lib.training import RunConfig, TrainingDataSpec, train_or_load
 from lib.training.checkpoints import UnsafeCheckpointError, save_verified_bytes
 from lib.training.locks import RunLock
+from notebook_files import tiny_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -217,7 +218,6 @@ def test_a_damaged_npz_is_called_damaged_not_a_pickle(tmp_path):
     """An npz that is neither a zip nor a pickle (a truncated download, an HTML
     error page) is damaged, not dangerous; a lone .npy array is named as such;
     a real pickle under an .npz name is refused as one."""
-    from lib.data.errors import DataFileError
     from lib.data.npz import read_npz
 
     page = tmp_path / "page.npz"
@@ -360,23 +360,13 @@ def test_a_shared_cache_permission_error_names_umask_002(env, monkeypatch):
 
 # -- 4, 5. an interrupted build says where its notebook is; pages show no builder's path ----
 
-def demo_notebook(path: Path, *cells: str) -> Path:
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}})
-    parameters = nbformat.v4.new_code_cell('preset = "smoke"\ndata_root = None')
-    parameters.metadata["tags"] = ["parameters"]
-    nb.cells = [parameters, *(nbformat.v4.new_code_cell(c) for c in cells)]
-    nbformat.write(nb, str(path))
-    return path
-
-
 @pytest.mark.slow
 def test_the_page_holds_no_absolute_data_root(tmp_path, monkeypatch):
     """make book passes -p data_root "$(DATA_ROOT)": the kernel reads that
     folder, and the executed page does not show it."""
     monkeypatch.delenv("DATA_ROOT", raising=False)
     data_root = tmp_path / "builders_home" / "mydata"
-    source = demo_notebook(tmp_path / "00_demo.ipynb",
+    source = tiny_notebook(tmp_path / "00_demo.ipynb",
                            "from lib.data import default_root\n"
                            "assert data_root is None\nprint('reads', default_root().name)")
     final = execute(source, tmp_path / "executed",
@@ -389,7 +379,7 @@ def test_the_page_holds_no_absolute_data_root(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_ctrl_c_prints_one_line_naming_the_failed_folder(tmp_path):
-    source = demo_notebook(tmp_path / "00_demo.ipynb",
+    source = tiny_notebook(tmp_path / "00_demo.ipynb",
                            "from lib.training.progress import console\nconsole('demo epoch 1')\n"
                            "import time\ntime.sleep(60)")
     executed = tmp_path / "executed"
@@ -417,7 +407,7 @@ def test_a_killed_execution_is_named_in_partial(tmp_path):
     """The OOM killer takes the execution (here: its own cell, SIGKILL to its
     parent): make's loop says the half-run notebook is in .partial/."""
     executed = tmp_path / "executed"
-    source = demo_notebook(tmp_path / "00_demo.ipynb",
+    source = tiny_notebook(tmp_path / "00_demo.ipynb",
                            "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
     result = subprocess.run(["make", "-s", "notebooks", "PRESET=smoke", f"EXECUTED={executed}",
                              f"NOTEBOOKS={source}"], cwd=REPO, capture_output=True, text=True,
