@@ -148,23 +148,33 @@ def test_adversarial_objective_trains_on_pgd_examples():
         assert F.cross_entropy(model(adv), y) >= clean
 
 
-def test_autoattack_accuracy_is_at_most_clean_accuracy(trained_linear):
-    x, y = blobs(n=8, seed=3)
-    clean = float((trained_linear(x).argmax(1) == y).float().mean())
-    trained_linear.train()
+def test_autoattack_restores_mode_and_grads_and_is_fast():
+    """The model comes back in its mode, without gradients; the result is the
+    exact robust accuracy of the linear model (see the closed-form test below)."""
+    model, x, y = _linear_data(n=16, d=16, classes=4, seed=3)
+    exact = float(_closed_form_robust(model[1], x, y, 0.1)[0].float().mean())
+    assert 0.0 < exact < 1.0
+    model.train()
     start = time.perf_counter()
-    robust = autoattack_accuracy(trained_linear, x, y, eps=0.15, n_classes=2, batch_size=5)
+    robust = autoattack_accuracy(model, x, y, eps=0.1, n_classes=4, batch_size=5)
     seconds = time.perf_counter() - start
-    assert 0.0 <= robust <= clean
-    assert trained_linear.training  # mode restored
-    assert all(p.grad is None for p in trained_linear.parameters())
-    trained_linear.eval()
+    assert abs(robust - exact) <= 1 / len(y) + 1e-9, (robust, exact)
+    assert model.training  # mode restored
+    assert all(p.grad is None for p in model.parameters())
     assert seconds < 30
 
 
+@pytest.mark.parametrize(("version", "classes"), [("standard", 3), ("plus", 2), ("rand", 2)])
+def test_autoattack_rejects_too_few_classes_for_its_losses(version, classes):
+    """The DLR losses read the 3rd (targeted: 4th) largest logit: fewer classes
+    would crash inside torchattacks once an example survives APGD-CE."""
+    model, x, y = _linear_data(n=4, d=16, classes=classes, seed=0)
+    with pytest.raises(ValueError, match=r"n_classes=\d is out of range"):
+        autoattack_accuracy(model, x, y, eps=0.1, n_classes=classes, version=version)
+
+
 @pytest.mark.parametrize("iterations", [None, 100])
-def test_autoattack_gradient_attacks_run_the_asked_iterations(trained_linear, monkeypatch,
-                                                               iterations):
+def test_autoattack_gradient_attacks_run_the_asked_iterations(monkeypatch, iterations):
     """APGD, APGD-T and FAB run ``iterations`` steps (default: torchattacks' 10)."""
     import torchattacks
 
@@ -184,13 +194,13 @@ def test_autoattack_gradient_attacks_run_the_asked_iterations(trained_linear, mo
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, method, recording)
-    x, y = blobs(n=4, seed=3)
+    model, x, y = _linear_data(n=8, d=16, classes=4, seed=3)  # some survive APGD-CE
     kwargs = {} if iterations is None else {"iterations": iterations}
-    autoattack_accuracy(trained_linear, x, y, eps=0.15, n_classes=2, **kwargs)
+    autoattack_accuracy(model, x, y, eps=0.1, n_classes=4, **kwargs)
     expected = iterations or 10
-    assert ("APGD", expected) in seen
+    assert {name for name, _ in seen} == {"APGD", "APGDT", "FAB"}
     assert all(steps == expected for _, steps in seen)
-    assert all(n == 1 for n in targets)  # two classes: one target
+    assert targets and all(n == 3 for n in targets)  # four classes: three targets
 
 
 def test_autoattack_targets_at_most_nine_classes(monkeypatch):
@@ -351,3 +361,157 @@ def test_official_start_lowers_robust_accuracy_where_the_default_leaves_some(tra
                 for start in ("paper", "official")}
     assert 0.5 < accuracy["paper"] < 1.0
     assert accuracy["official"] < accuracy["paper"] - 0.02
+
+
+# -- closed-form optima on linear models (issue 24, item 5) -----------------------------------
+
+def _box(x, eps):
+    """The feasible set: the ε-ball around ``x`` intersected with [0, 1], per pixel."""
+    return (x - eps).clamp(min=0), (x + eps).clamp(max=1)
+
+
+def _worst_pairwise_margins(linear, x, y, eps):
+    """Exact minimum over the box of ``z_y − z_j`` for every class j (∞ at j = y):
+    a linear function is minimised per pixel at the box end against its weight.
+    Returns (margins [n, K], the minimising inputs [n, K, d])."""
+    w, b = linear.weight.detach(), linear.bias.detach()
+    flat = x.flatten(1)
+    lo, hi = _box(flat, eps)
+    v = w[y][:, None, :] - w[None, :, :]  # [n, K, d]: weight of z_y − z_j
+    worst_x = torch.where(v > 0, lo[:, None, :], hi[:, None, :])
+    margins = (v * worst_x).sum(-1) + (b[y][:, None] - b[None, :])
+    margins[torch.arange(len(y)), y] = float("inf")
+    return margins, worst_x
+
+
+def _closed_form_robust(linear, x, y, eps):
+    """Which examples no perturbation in the box can misclassify (exact)."""
+    margins, _ = _worst_pairwise_margins(linear, x, y, eps)
+    return margins.min(1).values > 0, margins
+
+
+def _reference_pgd(model, x, y, eps, step_size, steps, start=None):
+    """A plain statement of L∞ PGD, independent of :func:`pgd_linf`: from ``start``
+    (default ``x``), ascend the summed cross-entropy by ``step_size · sign(∇)``,
+    clip to ``[x − ε, x + ε]`` and then to [0, 1]. Returns every iterate."""
+    adv = (x if start is None else start).clone()
+    iterates = [adv]
+    for _ in range(steps):
+        adv = adv.clone().requires_grad_(True)
+        loss = F.cross_entropy(model(adv), y, reduction="sum")
+        grad, = torch.autograd.grad(loss, adv)
+        adv = adv.detach() + step_size * grad.sign()
+        adv = torch.max(torch.min(adv, x + eps), x - eps).clamp(0, 1)
+        iterates.append(adv)
+    return iterates
+
+
+def _linear_data(n, d, classes, seed):
+    """A fixed random linear classifier on ``d``-pixel images uniform in [0, 1],
+    labelled by its own clean prediction (clean accuracy 1); some pixels sit on 0
+    or 1 so that the box, not the ball, binds there."""
+    g = torch.Generator().manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(d, classes))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.randn(classes, d, generator=g))
+        model[1].bias.copy_(0.1 * torch.randn(classes, generator=g))
+    x = torch.rand(n, 1, 1, d, generator=g)
+    x[:, :, :, :3] = 0.0
+    x[:, :, :, 3:6] = 1.0
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    return model.eval(), x, y
+
+
+@pytest.mark.parametrize("random_start", [False, True])
+def test_pgd_reaches_the_closed_form_optimum_of_a_binary_linear_model(random_start):
+    """Two classes: the cross-entropy falls with the margin ``z_y − z_other``, whose
+    minimum over the box is attained at the box corner against the weights. With
+    steps enough to cross the ball (2ε / step), PGD must land on that corner, reach
+    that margin, and misclassify exactly the examples the closed form can flip."""
+    model, x, y = _linear_data(n=200, d=16, classes=2, seed=0)
+    eps = 0.1
+    margins, corners = _worst_pairwise_margins(model[1], x, y, eps)
+    worst = margins.min(1).values
+    flippable = worst < 0
+    assert 0.2 < flippable.float().mean() < 0.8  # the test discriminates
+    assert worst.abs().min() > 1e-3  # no example sits on the boundary
+    adv = pgd_linf(model, x, y, eps=eps, step_size=eps / 4, steps=10, random_start=random_start,
+                   generator=torch.Generator().manual_seed(0))
+    optimum = corners[torch.arange(len(y)), 1 - y].view_as(x)
+    torch.testing.assert_close(adv, optimum, rtol=0, atol=1e-6)
+    with torch.no_grad():
+        logits = model(adv)
+    reached = logits[torch.arange(len(y)), y] - logits[torch.arange(len(y)), 1 - y]
+    torch.testing.assert_close(reached, worst, rtol=0, atol=1e-4)
+    torch.testing.assert_close((logits.argmax(1) != y), flippable, rtol=0, atol=0)
+
+
+def test_pgd_flips_exactly_the_flippable_examples_of_the_trained_linear_model(trained_linear):
+    """The same on the trained two-class model and real labels (some clean errors):
+    after PGD, wrong exactly where the exact worst-case margin is negative, and its
+    loss equals the exact worst-case cross-entropy, softplus(−margin)."""
+    x, y = blobs(n=256, seed=10)
+    x[:4], x[4:8] = 0.0, 1.0
+    eps = 0.09
+    margins, _ = _worst_pairwise_margins(trained_linear[1], x, y, eps)
+    worst = margins.min(1).values
+    assert 0.1 < (worst < 0).float().mean() < 0.9 and worst.abs().min() > 1e-3
+    adv = pgd_linf(trained_linear, x, y, eps=eps, step_size=eps / 8, steps=20)  # 2ε in 16
+    with torch.no_grad():
+        logits = trained_linear(adv)
+        loss = F.cross_entropy(logits, y, reduction="none")
+    torch.testing.assert_close(logits.argmax(1) != y, worst < 0, rtol=0, atol=0)
+    torch.testing.assert_close(loss, F.softplus(-worst), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("make_model", ["binary", "conv"])
+def test_pgd_without_random_start_matches_a_reference_implementation(make_model):
+    """Iterate by iterate, ``pgd_linf(random_start=False)`` is the textbook PGD,
+    on a linear model and on a small non-linear network (eval mode)."""
+    if make_model == "binary":
+        model, x, y = _linear_data(n=32, d=16, classes=2, seed=1)
+        x = x.view(32, 1, 4, 4)
+    else:
+        model = tiny_conv(seed=3).eval()
+        g = torch.Generator().manual_seed(3)
+        x, y = torch.rand(16, 1, 4, 4, generator=g), torch.randint(0, 3, (16,), generator=g)
+        x[:2] = 0.0
+    iterates = _reference_pgd(model, x, y, EPS, STEP, 6)
+    for steps, expected in enumerate(iterates):
+        adv = pgd_linf(model, x, y, EPS, STEP, steps, random_start=False)
+        torch.testing.assert_close(adv, expected, rtol=0, atol=1e-6)
+    assert not torch.equal(iterates[-1], x)
+
+
+def test_pgd_random_start_matches_the_reference_from_the_same_clamped_start():
+    """With a random start, the paper start is ``clamp(x + u, 0, 1)`` with ``u``
+    uniform in [−ε, ε] drawn from the generator; the steps are then the reference's."""
+    model = tiny_conv(seed=4).eval()
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.rand(16, 1, 4, 4, generator=g), torch.randint(0, 3, (16,), generator=g)
+    x[:2] = 0.0
+    start = (x + _noise(x.shape, EPS, seed=11)).clamp(0, 1)
+    expected = _reference_pgd(model, x, y, EPS, STEP, 4, start=start)
+    for steps in (0, 4):
+        adv = pgd_linf(model, x, y, EPS, STEP, steps, generator=torch.Generator().manual_seed(11))
+        torch.testing.assert_close(adv, expected[steps], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("classes", [4, 10])
+def test_autoattack_finds_the_closed_form_robust_accuracy_of_a_linear_model(classes):
+    """On a linear model the exact robust accuracy is known (no class's worst-case
+    pairwise margin below 0); AutoAttack must reach it within one image, and the
+    PGD-20 bound can never fall below it."""
+    model, x, y = _linear_data(n=60, d=16, classes=classes, seed=5 + classes)
+    eps = 0.1
+    robust, margins = _closed_form_robust(model[1], x, y, eps)
+    assert margins.min(1).values.abs().min() > 1e-3
+    exact = float(robust.float().mean())
+    assert 0.2 < exact < 0.8, exact
+    found = autoattack_accuracy(model, x, y, eps=eps, n_classes=classes, batch_size=60)
+    assert abs(found - exact) <= 1 / len(y) + 1e-9, (found, exact)
+    adv = pgd_linf(model, x, y, eps=eps, step_size=eps / 4, steps=20, random_start=False)
+    with torch.no_grad():
+        pgd_robust = model(adv).argmax(1) == y
+    assert not (pgd_robust < robust).any()  # an attack cannot beat the optimum

@@ -27,6 +27,10 @@ ORIGINAL_ITERATIONS = 100  # Croce & Hein's APGD/FAB n_iter
 TORCHATTACKS_ITERATIONS = 10  # torchattacks 3.5.1's APGD/APGDT/FAB default steps
 TARGET_CLASSES = 9  # the original standard version's APGD-T / FAB-T target classes
 SQUARE_QUERIES = 5000  # the original's (and torchattacks') Square query budget
+# Fewest classes each version's losses index: the DLR loss reads the third-largest
+# logit, the targeted DLR (APGD-T, in "standard" and "plus") the fourth. With fewer,
+# torchattacks fails with an IndexError as soon as an example survives APGD-CE.
+MIN_CLASSES = {"standard": 4, "plus": 4, "rand": 3}
 
 
 def autoattack_accuracy(model: torch.nn.Module, x, y, eps: float = 8 / 255,
@@ -45,13 +49,14 @@ def autoattack_accuracy(model: torch.nn.Module, x, y, eps: float = 8 / 255,
     from the clock). Inputs go to the model's device in
     ``batch_size`` chunks; the model is attacked in eval mode and its mode is
     restored afterwards (torchattacks' behaviour), as are the parameters'
-    ``.grad`` (FAB calls ``backward``, which would otherwise leave gradients)."""
+    ``.grad`` (FAB calls ``backward``, which would otherwise leave gradients).
+    ``n_classes`` must be at least :data:`MIN_CLASSES` of ``version`` (the DLR losses)."""
     import torchattacks
 
     check_choice("version", version, VERSIONS)
     check_range("eps", eps, 0.0, None)
     check_type("n_classes", n_classes, int)
-    check_range("n_classes", n_classes, 2, None)
+    check_range("n_classes", n_classes, MIN_CLASSES[version], None)
     check_type("batch_size", batch_size, int)
     check_range("batch_size", batch_size, 1, None)
     check_type("iterations", iterations, int)
