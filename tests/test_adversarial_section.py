@@ -500,11 +500,29 @@ def test_claims_say_which_rows_are_missing():
         SECTION.judge(rows[rows.method != "adversarial_pretrained"], "smoke")
 
 
-def test_the_figure_draws():
+def test_the_figure_draws_the_sanity_rows():
+    """Each method's curve is its sanity rows, sorted by ε (left) and by steps
+    (right), whatever the row order; values made distinct per method."""
     import matplotlib.pyplot as plt
 
-    fig = SECTION.figure("sanity_curves", _rows(), "smoke")
-    assert len(fig.axes) == 2 and all(ax.lines for ax in fig.axes)
+    rows = _rows()
+    sanity = rows.metric.isin(["sanity_eps", "sanity_steps"])
+    offset = rows.method.map({m: i for i, m in enumerate(SANITY_CURVES)})
+    rows.loc[sanity, "value"] = rows.value[sanity] + offset[sanity]
+    rows = rows.sample(frac=1.0, random_state=0)  # the figure must sort
+    fig = SECTION.figure("sanity_curves", rows, "smoke")
+    ax_eps, ax_steps = fig.axes
+    for ax, metric, column in ((ax_eps, "sanity_eps", "eps"), (ax_steps, "sanity_steps", "steps")):
+        part = rows[rows.metric == metric]
+        assert not part.empty
+        drawn = {line.get_label(): line for line in ax.lines if not line.get_label().startswith("_")}
+        assert set(drawn) == {METHODS[m].title for m in part.method.unique()}
+        for method, frame in part.groupby("method"):
+            frame = frame.sort_values(column)
+            line = drawn[METHODS[method].title]
+            np.testing.assert_allclose(line.get_xdata(), frame[column].astype(float))
+            np.testing.assert_allclose(line.get_ydata(), frame.value)
+    assert ax_eps.lines[-1].get_xdata()[0] == SETTINGS["smoke"].eps  # the ε marker
     plt.close(fig)
 
 

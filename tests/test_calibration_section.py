@@ -139,10 +139,58 @@ def test_tables(session, name):
         assert isinstance(table, pd.DataFrame) and len(table) and table.notna().any().any()
 
 
+def _drawn(ax):
+    """``{label: (x, y)}`` of the labelled lines of ``ax``."""
+    return {line.get_label(): (np.asarray(line.get_xdata(), float),
+                               np.asarray(line.get_ydata(), float))
+            for line in ax.lines if not line.get_label().startswith("_")}
+
+
 @pytest.mark.parametrize("name", list(SECTION.figures))
-def test_figures(session, name):
-    fig = session.section.figure(name, session.results, session.preset)
-    assert fig.axes
+def test_figures_draw_the_rows(session, name):
+    """Each figure draws the values of its rows: the reliability curve is the
+    first seed's bins (confidence, accuracy) / 100; Figure 4 the per-epoch RMS,
+    mean over seeds; Figure 5's bars the final raw RMS per arm, mean over seeds."""
+    from lib.sections.calibration import ARM_LABELS, ARMS
+
+    rows = session.results
+    targets = [t.dataset for t in session.settings.targets]
+    fig = session.section.figure(name, rows, session.preset)
+    raw = rows[rows.calibration == "raw"]
+    if name == "reliability":
+        assert len(fig.axes) == 2 * len(targets)
+        bins = raw[raw.bin.notna() & (raw.seed == session.preset.seeds[0])]
+        for i, (dataset, arm) in enumerate((d, a) for d in targets for a in ARMS):
+            ax = fig.axes[i]
+            assert dataset in ax.get_title() and ARM_LABELS[arm] in ax.get_title()
+            mine = bins[(bins.dataset == dataset) & (bins.arm == arm)]
+            curve = mine.pivot_table(index="bin", columns="metric", values="value").sort_index()
+            assert len(curve) >= 2
+            x, y = ax.lines[1].get_xdata(), ax.lines[1].get_ydata()  # [0]: the diagonal
+            np.testing.assert_allclose(x, curve.bin_confidence / 100)
+            np.testing.assert_allclose(y, curve.bin_accuracy / 100)
+            assert ((0 <= np.asarray(x)) & (np.asarray(x) <= 1)).all()
+    elif name == "figure4":
+        assert len(fig.axes) == len(targets)
+        tracked = rows[rows.epoch.notna() & (rows.metric == "rms")]
+        for ax, dataset in zip(fig.axes, targets):
+            drawn = _drawn(ax)
+            assert set(drawn) == {ARM_LABELS[a] for a in ARMS}
+            for arm in ARMS:
+                mine = tracked[(tracked.dataset == dataset) & (tracked.arm == arm)]
+                expected = mine.groupby("epoch").value.mean().sort_index()
+                assert len(expected) >= 1
+                np.testing.assert_allclose(drawn[ARM_LABELS[arm]][0], expected.index.astype(int))
+                np.testing.assert_allclose(drawn[ARM_LABELS[arm]][1], expected.values)
+    else:
+        final = raw[raw.epoch.isna() & raw.bin.isna() & (raw.metric == "rms")]
+        expected = final.groupby(["dataset", "arm"]).value.mean()
+        ax, = fig.axes
+        containers = {c.get_label(): c for c in ax.containers}
+        assert set(containers) == {ARM_LABELS[a] for a in ARMS}
+        for arm in ARMS:
+            heights = [bar.get_height() for bar in containers[ARM_LABELS[arm]]]
+            np.testing.assert_allclose(heights, [expected[(d, arm)] for d in targets])
     plt.close(fig)
 
 

@@ -372,11 +372,35 @@ def test_tables_and_figures_draw_from_the_rows(gammas):
     assert "10 of 10 classes" in section.figure3_sentences(rows, settings, preset)
     figure = section.figure3(rows, settings, preset)
     assert len(figure.axes) == 1 and len(figure.axes[0].patches) == 20
+    # Figure 3's bars: each class's error (mean over seeds) at figure_gamma, normal
+    # training left of the class index, pre-training right.
+    per_class = rows[(rows.metric == "class_error") & (rows.dataset == "fashion_mnist")
+                     & (rows.gamma.astype(float) == settings.figure_gamma)]
+    per_class = per_class.groupby(["method", per_class.class_index.astype(int)]).value.mean()
+    bars = {c.get_label(): c for c in figure.axes[0].containers}
+    for label, method, offset in (("normal training (from scratch)", "normal", -0.2),
+                                  ("pre-training", "pretraining", 0.2)):
+        expected = per_class[method].sort_index()
+        assert len(expected) == 10 and expected.nunique() > 1
+        np.testing.assert_allclose([b.get_height() for b in bars[label]], expected.values)
+        np.testing.assert_allclose([b.get_x() + b.get_width() / 2 for b in bars[label]],
+                                   expected.index + offset)
     curves = section.error_vs_gamma(rows, settings, preset)
     if len(gammas) == 1:
         assert "one γ" in curves.axes[0].texts[0].get_text()
     else:
         assert len(curves.axes) == 2 and len(curves.axes[0].lines) == len(METHOD_NAMES)
+        # Each method's curve: its total (left) and minority (right) error per γ,
+        # mean over seeds.
+        for ax, metric in zip(curves.axes, ("error", "minority_error")):
+            drawn = {line.get_label(): line for line in ax.lines}
+            for name in METHOD_NAMES:
+                mine = rows[(rows.metric == metric) & (rows.method == name)
+                            & (rows.dataset == "fashion_mnist") & (rows.source == "")]
+                expected = mine.groupby(mine.gamma.astype(float)).value.mean().sort_index()
+                line = drawn[section.METHODS[name].title]
+                np.testing.assert_allclose(line.get_xdata(), expected.index)
+                np.testing.assert_allclose(line.get_ydata(), expected.values)
 
 
 def test_paper_table2_transcription():

@@ -325,6 +325,80 @@ def test_tables_on_paper_rows(name):
         assert table.iloc[-1][("cifar10", "pretrained")] == pytest.approx(15.9)
 
 
+def _varying_rows(settings, seeds=(0, 1)):
+    """Error rows that differ in every cell, strength and seed (so a figure that
+    drew the wrong cell, order or mean would show it), plus Figure 1's long run
+    (per-epoch errors of the from-scratch run at ``long_run_strength``)."""
+    rows, long = [], []
+    for d, dataset in enumerate(settings.targets):
+        for m, method in enumerate(settings.methods):
+            for a, arm in enumerate(ARMS):
+                for seed in seeds:
+                    for s in settings.strengths:
+                        rows.append(dict(section="label_noise", dataset=dataset, method=method,
+                                         arm=arm, seed=seed, metric="error", unit="%", n=1000,
+                                         value=10 + 40 * s + 3 * m + 20 * a + d + 2 * seed,
+                                         corruption=s, wall_time_s=1.0))
+        for seed in seeds:
+            long += [dict(section="label_noise", dataset=dataset, method="no_correction",
+                          arm="scratch", seed=seed, metric="error", unit="%", n=1000,
+                          value=60 - 5 * epoch + epoch ** 2 + d + seed, epoch=epoch,
+                          corruption=settings.long_run_strength, wall_time_s=1.0)
+                     for epoch in range(1, 7)]
+    return tidy(rows + long + area_rows(rows, settings))
+
+
+def test_figure2_draws_each_cells_mean_over_seeds():
+    """One panel per target × method, one line per arm: the cell's error per
+    strength, mean over seeds."""
+    import matplotlib.pyplot as plt
+
+    settings = SETTINGS["paper"]
+    rows = _varying_rows(settings).sample(frac=1.0, random_state=0)
+    fig = SECTION.figure("figure2", rows, "paper")
+    panels = [(t, m) for t in settings.targets for m in settings.methods]
+    assert len(fig.axes) == len(panels)
+    cells = rows[(rows.metric == "error") & rows.epoch.isna()]
+    for ax, (target, method) in zip(fig.axes, panels):
+        assert ax.get_title().startswith(f"{target}: ")
+        drawn = {line.get_label(): line for line in ax.lines}
+        assert set(drawn) == set(ARMS)
+        for arm in ARMS:
+            mine = cells[(cells.dataset == target) & (cells.method == method) & (cells.arm == arm)]
+            expected = mine.groupby("corruption").value.mean().sort_index()
+            assert len(expected) == len(settings.strengths)
+            np.testing.assert_allclose(drawn[arm].get_xdata(), expected.index)
+            np.testing.assert_allclose(drawn[arm].get_ydata(), expected.values)
+    plt.close(fig)
+
+
+def test_figure1_draws_the_long_run_and_the_pretrained_reference():
+    """Per (target, seed): the long run's error per epoch, and a horizontal line
+    at the pre-trained, no-correction cell at the long-run strength."""
+    import matplotlib.pyplot as plt
+
+    settings = SETTINGS["paper"]
+    assert settings.long_run_strength in settings.strengths
+    rows = _varying_rows(settings)
+    fig = SECTION.figure("figure1", rows, "paper")
+    runs = [(t, seed) for t in settings.targets for seed in (0, 1)]
+    assert len(fig.axes) == len(runs)
+    for ax, (target, seed) in zip(fig.axes, runs):
+        assert ax.get_title() == f"{target}, s = {settings.long_run_strength:g}, seed {seed}"
+        curve, reference = ax.lines
+        long = rows[rows.epoch.notna() & (rows.dataset == target) & (rows.seed == seed)]
+        long = long.sort_values("epoch")
+        np.testing.assert_allclose(curve.get_xdata(), long.epoch.astype(int))
+        np.testing.assert_allclose(curve.get_ydata(), long.value)
+        cell = rows[rows.epoch.isna() & (rows.metric == "error") & (rows.dataset == target)
+                    & (rows.seed == seed) & (rows.method == "no_correction")
+                    & (rows.arm == "pretrained")
+                    & (rows.corruption == settings.long_run_strength)]
+        assert len(cell) == 1
+        np.testing.assert_allclose(reference.get_ydata(), [cell.value.iloc[0]] * 2)
+    plt.close(fig)
+
+
 # -- a tiny sweep, end to end ---------------------------------------------------------------
 
 @pytest.fixture

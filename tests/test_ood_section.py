@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import replace
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -199,10 +200,46 @@ def test_table4_is_the_mean_over_sets(session):
                                                                              abs=0.05)
 
 
-@pytest.mark.parametrize("name", list(SECTION.figures))
-def test_figures(session, name):
-    fig = session.section.figure(name, session.results, session.preset)
-    assert fig.axes
+def test_auroc_figure_draws_the_msp_auroc_of_every_set(session):
+    """One bar per OOD set and arm: the MSP AUROC of its rows (mean over seeds,
+    the table's 0.1 rounding), the sets in the settings' order."""
+    rows, s = session.results, session.settings
+    fig = session.section.figure("auroc_per_set", rows, session.preset)
+    targets = [t.dataset for t in s.targets]
+    assert len(fig.axes) == len(targets)
+    msp = rows[(rows.score == "msp") & (rows.metric == "auroc")]
+    for ax, target in zip(fig.axes, targets):
+        names = s.ood_names(target)
+        assert [t.get_text().split(" (")[0] for t in ax.get_xticklabels()] == list(names)
+        bars = {c.get_label(): [b.get_height() for b in c] for c in ax.containers}
+        assert set(bars) == {section.ARM_LABELS[a] for a in ("scratch", "pretrained")}
+        for arm, label in section.ARM_LABELS.items():
+            mine = msp[(msp.dataset == target) & (msp.arm == arm)]
+            expected = mine.groupby("ood_set").value.mean().reindex(names)
+            assert expected.notna().all()
+            np.testing.assert_allclose(bars[label], expected.values, atol=0.05 + 1e-9)
+    plt.close(fig)
+
+
+def test_examples_figure_shows_the_first_image_of_each_set(session):
+    """Per target: the first test image, then the first image of each OOD set,
+    titled by the set."""
+    from lib.experiments import target_test_data
+
+    s, preset = session.settings, session.preset
+    fig = session.section.figure("ood_examples", session.results, preset)
+    shown = [(ax.get_title(), ax.images[0].get_array()) for ax in fig.axes if ax.images]
+    expected = []
+    for target in s.targets:
+        sets = [(target.dataset, target_test_data(preset, target.dataset))]
+        sets += [(spec.name, replace(spec, count=1)) for spec in s.ood_specs(target.dataset)]
+        for title, spec in sets:
+            image = spec.build(None).images[0]  # [C, H, W] uint8
+            expected.append((title, image.permute(1, 2, 0).squeeze(-1).numpy()))
+    assert [t for t, _ in shown] == [t for t, _ in expected]
+    for (_, drawn), (_, image) in zip(shown, expected):
+        np.testing.assert_array_equal(np.asarray(drawn), image)
+    assert len({image.tobytes() for _, image in expected}) == len(expected)  # all distinct
     plt.close(fig)
 
 

@@ -178,12 +178,59 @@ def test_results_table_and_no_variants_sentence(smoke_session):
     assert "no source variant" in SECTION.table("variants", smoke_session.results, "smoke")
 
 
+def _lines(ax) -> dict:
+    """``{label: (x, y)}`` of the lines of ``ax``."""
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.lines}
+
+
+def _per_epoch(rows, **where) -> tuple[list, list]:
+    """(epochs, mean value over seeds) of the per-epoch rows matching ``where``."""
+    mask = rows.epoch.notna()
+    for column, value in where.items():
+        mask &= rows[column] == value
+    mean = rows[mask].groupby(rows[mask].epoch.astype(int)).value.mean().sort_index()
+    assert len(mean), where
+    return list(mean.index), list(mean.values)
+
+
 @pytest.mark.parametrize("name", sorted(SECTION.figures))
 def test_figures_draw_from_rows(smoke_session, name):
+    """The curves are the per-epoch rows (the source's, and each target arm's mean
+    over seeds); the image grid is the source's first images of each class."""
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    fig = SECTION.figure(name, smoke_session.results, "smoke")
-    assert fig.axes
+    rows, settings = smoke_session.results, SECTION.settings_for("smoke")
+    fig = SECTION.figure(name, rows, "smoke")
+    if name == "source_curves":
+        ax_loss, ax_err = fig.axes
+        source = dict(arm="source", source="")
+        assert list(_lines(ax_loss).values()) == [_per_epoch(rows, metric="train_loss", **source)]
+        assert _lines(ax_err) == {
+            "train (augmented)": _per_epoch(rows, metric="train_error", **source),
+            "held-out test": _per_epoch(rows, metric="test_error", **source)}
+    elif name == "target_curves":
+        assert len(fig.axes) == len(settings.targets)
+        for ax, target in zip(fig.axes, settings.targets):
+            assert _lines(ax) == {
+                section.ARM_LABELS[arm]: _per_epoch(rows, dataset=target, arm=arm,
+                                                    metric="test_error")
+                for arm in ("scratch", "pretrained")}
+    else:
+        train, _ = section.source_run(get_preset("smoke")).data.build(None)
+        labels = train.labels.numpy()
+        columns = settings.images_per_class
+        classes = min(settings.image_classes, train.num_classes)
+        assert len(fig.axes) == classes * columns
+        for c in range(classes):
+            indices = np.flatnonzero(labels == c)[:columns]
+            for col in range(columns):
+                ax = fig.axes[c * columns + col]
+                if col >= len(indices):
+                    assert not ax.images
+                    continue
+                image = train.images[indices[col]].permute(1, 2, 0).squeeze(-1).numpy()
+                np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), image)
     plt.close(fig)
 
 
