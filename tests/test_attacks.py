@@ -515,3 +515,27 @@ def test_autoattack_finds_the_closed_form_robust_accuracy_of_a_linear_model(clas
     with torch.no_grad():
         pgd_robust = model(adv).argmax(1) == y
     assert not (pgd_robust < robust).any()  # an attack cannot beat the optimum
+
+
+def test_pgd_accuracy_is_the_closed_form_robust_accuracy_of_a_linear_model():
+    """:func:`pgd_accuracy` (uint8 images, batches, random start) on a binary
+    linear model: exactly the fraction no perturbation in the box can flip."""
+    from lib.data.base import ImageDataset
+    from lib.evaluation.robustness import pgd_accuracy
+
+    model, x, _ = _linear_data(n=300, d=16, classes=2, seed=12)
+    images = (x.view(300, 1, 4, 4) * 255).round().to(torch.uint8)
+    x = images.float() / 255
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    eps = 0.1
+    robust, margins = _closed_form_robust(model[1], x, y, eps)
+    assert margins.min(1).values.abs().min() > 1e-3
+    exact = float(robust.float().mean())
+    assert 0.2 < exact < 0.8
+    data = ImageDataset(images, y, 2)
+    found = pgd_accuracy(model, data, torch.device("cpu"), eps=eps, step_size=eps / 8, steps=20,
+                         batch_size=128)
+    assert round(found * len(y)) == int(robust.sum())  # the same images, counted
+    assert pgd_accuracy(model, data, torch.device("cpu"), eps=0.0, step_size=0.0, steps=0,
+                        random_start=False) == 1.0  # labels are the clean predictions

@@ -19,6 +19,7 @@ import torch
 
 from lib.claims import VERDICTS, Claim, claims_frame
 from lib.data import DatasetNotFoundError, dataset_info, dataset_names, get_dataset
+from lib.data.registry import reads_data_root
 from lib.data.base import ImageDataset
 from lib.data.loader import Batch
 from lib.imbalance import class_priors
@@ -59,9 +60,11 @@ def test_dataset_loads_or_says_where_it_looked(name, tmp_path):
     try:
         data = get_dataset(name, "test", tmp_path, **SMALL_OPTIONS.get(name, {}))
     except DatasetNotFoundError as error:
+        assert reads_data_root(name), f"{name} is generated or embedded but did not load"
         message = str(error)
         assert repr(name) in message and str(tmp_path) in message and "How to get it" in message
         return
+    assert not reads_data_root(name), f"{name} loaded from an empty data root"
     assert isinstance(data, ImageDataset) and len(data) > 0
     images = data.images
     assert images.dtype == torch.uint8 and images.ndim == 4
