@@ -48,7 +48,7 @@ OLD_KEYS = {
     # pre-training page's seed-0 run); then the quick target runs took bf16 autocast on the
     # CPU, the re-run selection chose the 1,000 × 50 source again, and §3.3's rates were
     # chosen on validation (Normal Training is the pre-training page's seed-0 run, e57b48b2bdf32764)
-    "quick": ["13443145f29e1ca3", "e03818d632fab2f2", "0b26057cb148511f", "e6cbdb0b6ff20ec9",
+    "quick": ["13443145f29e1ca3", "e03818d632fab2f2", "06e2b119b0baae3d", "e6cbdb0b6ff20ec9",
               "0d755458dd8c20db", "c893797a394b3d5c"],
     "paper": ["7d00044176382a8f", "2538e890b55e3b1e", "357630e6669b0a80", "55ff15295dd02b2e",
               "9e55be2739219b9f", "ba40d005f5edef8e", "ab5db9857b9e877b", "7352aa516449d302",

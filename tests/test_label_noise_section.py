@@ -44,8 +44,8 @@ QUICK_KEYS = {
     "397e806be7eeabbd", "42b5d22d6c3c418b", "4b024a3f479e0a22", "4b698fb518e864b2",
     "66ac093b38b3cba3", "701f93d01a6d9770", "74d8d7be9aa368b2", "804f32d3a9df189b",
     "81ac1f72663eb6cc", "90379d289715e305", "97e980ace710493c", "997e6099b8dc2fda",
-    "a5416fcdd7a57893", "aedc6f8ee1ba4a82", "d9bc09b00ab2352b", "e48777d543400ea1",
-    "ef192d8f25792e6a"
+    "a5416fcdd7a57893", "aedc6f8ee1ba4a82", "d9bc09b00ab2352b", "dc6c6d4621752c3e",
+    "e48777d543400ea1"
 }
 # The old ``planned_runs`` (runs a cold sweep trains, the source not counted); the
 # paper preset adds Forward's own stage 1 in the pre-trained arm (lr 0.01, as the

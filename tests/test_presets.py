@@ -27,14 +27,14 @@ def test_paper_preset_carries_the_papers_recipes():
     assert len(paper.seeds) == 5
 
 
-def test_quick_tracks_half_its_test_set_and_bad_track_sizes_are_named():
+def test_quick_tracks_a_quarter_of_its_test_set_and_bad_track_sizes_are_named():
     from dataclasses import replace
 
     from lib.experiments import finetune_run, scratch_run, target_test_data
 
     quick = get_preset("quick")
     assert scratch_run(quick, track=True).track.size == finetune_run(quick, track=True).track.size \
-        == 1000 and target_test_data(quick).size == 2000  # the claims use the whole test set
+        == 500 and target_test_data(quick).size == 2000  # the claims use the whole test set
     assert scratch_run(get_preset("smoke"), track=True).track.size == 500  # None: the test set
     for bad in (0, 2001, 1.5, True):
         with pytest.raises(ValueError, match=rf"track_size={bad!r} is not valid.*1 to the test"):

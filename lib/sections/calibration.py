@@ -115,8 +115,9 @@ def run(session) -> list[dict]:
                                 value=r["value"] * (1 if r["metric"] in UNITS else 100),
                                 n=result["n_holdout"] if r["metric"] == "temperature"
                                 else result["n_test"]) for r in result["rows"]]
+                tracked = config.track.size if config.track is not None else None
                 entries += [dict(metric="rms", calibration="raw", epoch=h["epoch"], unit="%",
-                                 value=100 * h["test_rms"], n=result["n_test"])
+                                 value=100 * h["test_rms"], n=tracked or result["n_test"])
                             for h in trained.history if h.get("test_rms") is not None]
                 confidence, accuracy = result["bins"]["raw"]
                 entries += [dict(metric=metric, calibration="raw", bin=i, unit="%", value=100 * v)
