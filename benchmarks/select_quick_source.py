@@ -10,7 +10,12 @@ test split is never read. Writes ``benchmarks/results/quick_source_selection.csv
 (shown on the pre-training page).
 
     python benchmarks/select_quick_source.py [--sources 1000x50 1000x100 1000x50@30]
+    python benchmarks/select_quick_source.py --finetune-epochs 10 20 30 --out quick_source_search.csv
     python benchmarks/select_quick_source.py --signals
+
+``--finetune-epochs`` adds the issue-25 lengths (``lib.selection.FINETUNE_EPOCHS``)
+at ``LONGER_FINETUNE_LRS``; ``--out`` names the table under ``benchmarks/results/``
+(the recorded choice the preset follows is ``quick_source_selection.csv``).
 
 (default: ``lib.selection.SOURCE_CANDIDATES``, the candidates fixed before measuring).
 ``--signals`` reads the recorded selection and measures, on validation data, the
@@ -43,6 +48,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sources", nargs="+", default=list(SOURCE_CANDIDATES),
                         help="fractal sources as CLASSESxPER_CLASS[@EPOCHS]")
+    parser.add_argument("--finetune-epochs", nargs="+", type=int, default=[],
+                        help="fine-tuning lengths beyond the preset's (issue 25), e.g. 10 20 30")
+    parser.add_argument("--out", default=OUT.name,
+                        help=f"the table's file name under benchmarks/results/ ({OUT.name})")
     parser.add_argument("--signals", action="store_true",
                         help=f"measure the five signals of the recorded selection ({OUT.name})")
     args = parser.parse_args()
@@ -56,8 +65,8 @@ def main() -> None:
                                        root=args.data_root, device=device), SIGNALS
     else:
         table = source_selection(get_preset("quick"), sources, root=args.data_root,
-                                 device=device)
-        out = OUT
+                                 device=device, finetune_epochs=args.finetune_epochs)
+        out = OUT.with_name(args.out)
     table["device"], table["commit"], table["date"] = describe_device(device), git_commit(), utc_now()
     atomic_write_bytes(out, table.to_csv(index=False).encode())
     print(table.drop(columns=["device", "commit", "date"]).to_string(index=False))

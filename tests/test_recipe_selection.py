@@ -134,3 +134,28 @@ def test_quick_preset_recipes_are_the_recorded_source_selection():
     options = dict(quick.source.options)  # the shipped source is the chosen candidate
     shipped = SourceCandidate(options["num_classes"], options["per_class"], quick.pretrain.epochs)
     assert tuned.source == shipped.label(quick)
+
+
+def test_a_tie_in_the_source_selection_goes_to_the_cheaper_recipe():
+    table = pd.DataFrame(dict(arm=["pretrained"] * 3, epochs=[30, 10, 20], lr=[0.01, 0.05, 0.01],
+                              batch_size=[128] * 3, validation_error=[12.0, 12.08, 12.5]))
+    chosen = mark_chosen(table, ["arm"], ["epochs", "lr", "batch_size"])
+    assert chosen.tolist() == [False, True, False]  # 12.08 ties 12.0; 10 epochs cost least
+    table.loc[1, "validation_error"] = 12.2  # no longer a tie: the lowest error wins
+    assert mark_chosen(table, ["arm"], ["epochs", "lr", "batch_size"]).tolist() == [
+        True, False, False]
+
+
+def test_longer_fine_tuning_is_searched_at_the_longer_rates_only(tmp_path):
+    smoke = get_preset("smoke")
+    options = dict(smoke.source.options)
+    source = SourceCandidate(options["num_classes"], options["per_class"])
+    longer = smoke.finetune.epochs + 1
+    table = source_selection(smoke, [source], scratch_recipes=[smoke.scratch],
+                             finetune_lrs=(0.01, 0.05), finetune_epochs=(longer,),
+                             longer_lrs=(0.05,), device="cpu", runs_dir=tmp_path, size=100,
+                             echo=lambda row: None)
+    tuned = table[table.arm == "pretrained"]
+    assert list(zip(tuned.epochs, tuned.lr)) == [(smoke.finetune.epochs, 0.01),
+                                                 (smoke.finetune.epochs, 0.05), (longer, 0.05)]
+    assert tuned.chosen.sum() == 1
