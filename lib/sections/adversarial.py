@@ -1125,7 +1125,7 @@ def exclusion_claim(rows, settings: AdversarialSettings, preset: Preset,
 def recipe_selection(rows=None, settings=None, preset=None):
     """The recorded choice of the quick rate of each adversarially trained row,
     by validation PGD-20 error (``benchmarks/select_section_recipes.py``)."""
-    from lib.notebook import recorded_section_recipes
+    from lib.recorded import recorded_section_recipes
 
     table = recorded_section_recipes(NAME)
     if isinstance(table, str):

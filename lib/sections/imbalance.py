@@ -515,7 +515,7 @@ def training_facts(rows, settings: ImbalanceSettings, preset: Preset) -> pd.Data
 
 def recipe_selection(rows, settings: ImbalanceSettings, preset: Preset):
     """The recorded selection of the quick recipes (benchmarks/select_section_recipes.py)."""
-    from lib.notebook import recorded_section_recipes
+    from lib.recorded import recorded_section_recipes
 
     return recorded_section_recipes("class_imbalance")
 

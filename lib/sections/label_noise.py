@@ -640,7 +640,7 @@ def data_summary(rows: pd.DataFrame, settings: LabelNoiseSettings, preset: Prese
 
 def recipe_selection(rows=None, settings=None, preset=None):
     """The recorded choice of the quick recipes (``benchmarks/select_section_recipes.py``)."""
-    from lib.notebook import recorded_section_recipes
+    from lib.recorded import recorded_section_recipes
 
     return recorded_section_recipes(NAME)
 

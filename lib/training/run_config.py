@@ -23,7 +23,7 @@ from lib.data.base import ImageDataset
 from lib.data.subsets import split_holdout, stratified_subset
 from lib.models import ARCHITECTURES, Normalization
 from lib.models.normalization import as_normalization, default_normalization
-from lib.presets import DataSpec, Recipe
+from lib.specs import DataSpec, Recipe
 from lib.registry import Registry
 from lib.training.engine import ENGINE_VERSION
 from lib.training.objectives import objective_names
