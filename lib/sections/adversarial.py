@@ -62,9 +62,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lib.claims import Claim, arm_band, binomial_se, seed_count
 from lib.attacks.autoattack import ORIGINAL_ITERATIONS, SQUARE_QUERIES, TORCHATTACKS_ITERATIONS
 from lib.attacks.pgd import PGD_STARTS
+from lib.claims import Claim, arm_band, binomial_se, seed_count
 from lib.dry_run import settings_at
 from lib.evaluation.clean import clean_evaluation
 from lib.evaluation.memo import memoized
@@ -72,6 +72,7 @@ from lib.evaluation.robustness import autoattack_on, non_increasing, pgd_accurac
 from lib.experiments import (finetune_run, released_source, scratch_run, source_run,
                              source_track_size)
 from lib.presets import PRESETS, DataSpec, Preset, Recipe
+from lib.recorded import recorded_section_recipes
 from lib.sections import SECTIONS, exclusion
 from lib.sections.base import Method, Section, method_registry, per_preset
 from lib.training import EvalDataSpec, RunConfig, TrainingDataSpec
@@ -1125,8 +1126,6 @@ def exclusion_claim(rows, settings: AdversarialSettings, preset: Preset,
 def recipe_selection(rows=None, settings=None, preset=None):
     """The recorded choice of the quick rate of each adversarially trained row,
     by validation PGD-20 error (``benchmarks/select_section_recipes.py``)."""
-    from lib.recorded import recorded_section_recipes
-
     table = recorded_section_recipes(NAME)
     if isinstance(table, str):
         return table

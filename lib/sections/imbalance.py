@@ -50,6 +50,7 @@ from lib.experiments import finetune_run, scratch_run, source_run, target_test_d
 from lib.imbalance import class_priors, minority_classes, power_law_class_sizes
 from lib.metrics import top1_wrong
 from lib.presets import PRESETS, DataSpec, Preset, Recipe
+from lib.recorded import recorded_section_recipes
 from lib.sections import SECTIONS, exclusion
 from lib.sections.base import Method, Section, method_registry, per_preset
 from lib.training import EvalDataSpec, RunConfig, TrainingDataSpec, predict_logits
@@ -515,8 +516,6 @@ def training_facts(rows, settings: ImbalanceSettings, preset: Preset) -> pd.Data
 
 def recipe_selection(rows, settings: ImbalanceSettings, preset: Preset):
     """The recorded selection of the quick recipes (benchmarks/select_section_recipes.py)."""
-    from lib.recorded import recorded_section_recipes
-
     return recorded_section_recipes("class_imbalance")
 
 

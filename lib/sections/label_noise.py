@@ -72,6 +72,7 @@ from lib.experiments import finetune_run, scratch_run, source_run, target_test_d
 from lib.metrics import area_under_error_curve, softmax
 from lib.noise import estimate_forward_matrix, estimate_glc_matrix, matrix_param
 from lib.presets import PRESETS, DataSpec, Preset, Recipe
+from lib.recorded import recorded_section_recipes
 from lib.results import tidy
 from lib.sections import SECTIONS
 from lib.sections import exclusion
@@ -640,8 +641,6 @@ def data_summary(rows: pd.DataFrame, settings: LabelNoiseSettings, preset: Prese
 
 def recipe_selection(rows=None, settings=None, preset=None):
     """The recorded choice of the quick recipes (``benchmarks/select_section_recipes.py``)."""
-    from lib.recorded import recorded_section_recipes
-
     return recorded_section_recipes(NAME)
 
 
