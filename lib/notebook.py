@@ -61,8 +61,8 @@ class Session(RunContext):
     :class:`~lib.run_context.RunContext` (which trains and counts the runs);
     the rows of this execution (``build``) and its provenance clock."""
 
-    provenance: Provenance | None = None
-    build: str = ""
+    provenance: Provenance
+    build: str
     results_dir: Path | None = None
     _rows: pd.DataFrame | None = field(default=None, repr=False)
     _claims: list | None = field(default=None, repr=False)
@@ -214,9 +214,9 @@ def start(section: str, preset, data_root=None, device="auto", dry_run=False,
     if source != "trained":
         _check_imported(chosen, spec, folders.get("runs_dir"))
     return Session(chosen, spec, resolved, root,
-                   provenance=Provenance(preset=spec.label, device=describe_device(resolved),
-                                         dry_run=dry_run),
-                   build=new_build_id(), **folders)
+                   Provenance(preset=spec.label, device=describe_device(resolved),
+                              dry_run=dry_run),
+                   new_build_id(), **folders)
 
 
 def _check_imported(section, preset, runs_dir) -> None:

@@ -7,7 +7,7 @@ workers (:mod:`lib.sweep.worker`) run a section through a bare one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,6 +26,7 @@ class RunContext:
     preset: Preset
     device: torch.device
     data_root: Path | None
+    _: KW_ONLY
     runs_dir: Path | None = None
     verbose: bool = True
     counts: dict = field(default_factory=lambda: {"trained": 0, "cached": 0}, repr=False)
