@@ -286,7 +286,7 @@ def _robustness(name, run, settings, device, root, runs_dir) -> list[dict]:
 def evaluate_released(names=None, *, runs_dir=None, data_root=None, device="cpu",
                       settings: ReleasedSettings = ReleasedSettings()) -> ReleasedEvaluation:
     """Measure every imported release of ``names`` (default: all of
-    :data:`lib.weights.RELEASES`) and add the published numbers of each. A
+    :data:`lib.releases.RELEASES`) and add the published numbers of each. A
     release that is not imported, or whose data is missing from ``data_root``,
     gets its published rows only and a sentence in ``missing`` saying which
     file or dataset it is and how to get it."""

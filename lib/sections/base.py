@@ -1,6 +1,6 @@
 """The protocol every section of the paper follows (design.md §3).
 
-A section is one module of :mod:`lib.sections` that builds one
+A section is one module (or package) of :mod:`lib.sections` that builds one
 :class:`Section` and adds it to :data:`lib.sections.SECTIONS`:
 
 * ``settings``: its settings for every preset (:func:`per_preset` checks them
@@ -8,7 +8,8 @@ A section is one module of :mod:`lib.sections` that builds one
 * ``plan(preset)``: every training run it needs, parents before children, as
   :class:`~lib.training.RunConfig` or, for a stage that depends on a trained
   parent (Forward/GLC stage 2), a :class:`DeferredRun`;
-* ``run(session)``: trains or loads every run through ``train_or_load``,
+* ``run(session)``: trains or loads every run through the session (a
+  :class:`~lib.run_context.RunContext`: ``train``, ``rows``, ``settings``),
   evaluates, and returns its tidy result rows (:func:`lib.results.tidy`);
 * ``tables`` and ``figures``: name → ``draw(rows, settings, preset)``;
 * ``claims(rows, settings, preset)``: its claims (:class:`lib.claims.Claim`),
