@@ -223,8 +223,8 @@ def train_or_load(config: RunConfig, *, root=None, device="auto", runs_dir=None,
     if config.released:  # a released network is imported (lib.weights), never trained here
         raise FileNotFoundError(
             f"the released model {config.released!r} is not imported: no {final_path}. Import "
-            f"it: python -m lib.weights import FILE --as {config.released} (python -m "
-            "lib.weights list says where each released file is published)")
+            f"it: python -m lib.weights import FILE --as {config.released} (book/reproducing.md "
+            "says where each released file is published)")
     distributed.check_world(config)  # not cached: it trains here, in a group of its size
     parent = None
     if config.init is not None:
