@@ -117,6 +117,22 @@ class Method:
                       plan=lambda context, arm, cell: [build(context, arm, cell)], **kwargs)
 
 
+@dataclass(frozen=True)
+class MethodContext:
+    """What a :class:`Method` builds its runs from: the preset, the section's
+    settings and, while running, the session that trains (a
+    :class:`~lib.run_context.RunContext`; ``None`` when only planning)."""
+
+    preset: Preset
+    settings: object
+    session: object = None
+
+    def train(self, config: RunConfig):
+        if self.session is None:
+            raise RuntimeError("a planning context cannot train; pass the session")
+        return self.session.train(config)
+
+
 def method_registry(section: str) -> Registry:
     """An empty registry of a section's :class:`Method` objects."""
     return Registry(f"{section} method")

@@ -7,7 +7,7 @@ objects (clean, PGD, AutoAttack, the official PGD start, the sanity curves);
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from lib.evaluation.attacks import (
     Evaluation,
@@ -28,7 +28,7 @@ from lib.sections.adversarial.settings import (
     AdversarialSettings,
     _resolve,
 )
-from lib.sections.base import Method, method_registry
+from lib.sections.base import Method, MethodContext, method_registry
 from lib.training import EvalDataSpec, RunConfig, TrainingDataSpec
 from lib.validation import check_choice
 
@@ -134,13 +134,6 @@ def cells(settings: AdversarialSettings) -> list[dict]:
     return [dict(target=t, seed=seed) for t in settings.targets for seed in settings.seeds]
 
 
-@dataclass(frozen=True)
-class _Planning:
-    """What a :class:`Method` reads from its context when only planning."""
-
-    preset: Preset
-
-
 def plan(preset: Preset) -> list[RunConfig]:
     """Every run of §3.3: the adversarial source (after its clean warm-start
     parent, where there is one), then Table 3's rows for every target × seed."""
@@ -148,7 +141,7 @@ def plan(preset: Preset) -> list[RunConfig]:
     source = adversarial_source_run(preset)
     runs = [source.init] if source.init is not None else []
     runs.append(source)
-    context = _Planning(preset)
+    context = MethodContext(preset, s)
     for cell in cells(s):
         for method in METHODS.values():
             for arm in method.arms:

@@ -6,12 +6,10 @@ training set of a cell."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lib.experiments import finetune_run, scratch_run, source_run
 from lib.imbalance import class_priors
 from lib.presets import DataSpec, Preset
-from lib.sections.base import Method, method_registry
+from lib.sections.base import Method, MethodContext, method_registry
 from lib.training import RunConfig, TrainingDataSpec
 from lib.validation import check_choice
 
@@ -20,19 +18,8 @@ NAME = "imbalance"
 METHODS = method_registry(NAME)
 
 
-@dataclass(frozen=True)
-class Context:
-    """What a method's builder sees: the preset, the section's settings and,
-    while running, the session that trains (``None`` when only planning)."""
-
-    preset: Preset
-    settings: object  # ImbalanceSettings (lib.sections.imbalance.settings)
-    session: object = None
-
-    def train(self, config: RunConfig):
-        if self.session is None:
-            raise RuntimeError("a planning context cannot train; pass the session")
-        return self.session.train(config)
+# What a method's builder sees (the preset, the ImbalanceSettings, the session when running).
+Context = MethodContext
 
 
 def imbalanced_data(settings, target: str, gamma: float,
