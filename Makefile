@@ -45,7 +45,7 @@ check-preset:  # fails in seconds, before any install, naming the valid presets 
 # Every dataset the preset reads from DATA_ROOT is there, before any notebook runs: one error
 # names each missing one, where it was looked for and how to get it (smoke, quick: none).
 preflight: check-preset venv
-	@$(BIN)/python -m lib.data.preflight "$(PRESET)" "$(DATA_ROOT)"
+	@$(BIN)/python -m lib.preflight "$(PRESET)" "$(DATA_ROOT)"
 
 venv: $(VENV)/.installed
 

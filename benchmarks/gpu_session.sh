@@ -95,7 +95,7 @@ dry_run_cuda() {
                     -p source trained -i source_world_size 1 -p cpu_precision float32)
   "$PY" -m lib.presets check paper --device cuda --data-root "$MINI" --dry-run 1 --source trained \
     --source-world-size 1 --cpu-precision float32 || return 1
-  "$PY" -m lib.data.preflight paper "$MINI" || return 1
+  "$PY" -m lib.preflight paper "$MINI" || return 1
   "$PY" -m lib.weights dry-run-fixtures || return 1
   "$PY" -m lib.execution notebooks/00_pretraining.ipynb "$EXECUTED" "${parameters[@]}" || return 1
   local nb logs=() pids=() rc=0 i

@@ -14,8 +14,8 @@ Fashion-MNIST training images outside that set; the test split is never read.
 For §3.3, adversarial training from scratch, adversarial tuning and last-layer
 tuning each train at 2, 1 and ¼ times their rate (batch 128, their epochs) and
 are scored by PGD-20 error at the section's ε on 1,000 such images. The chosen
-rows are the sections' quick recipes (``lib/sections/label_noise.py``,
-``lib/sections/imbalance.py``, ``lib/sections/adversarial.py``;
+rows are the sections' quick recipes (``lib/sections/label_noise/settings.py``,
+``lib/sections/imbalance/settings.py``, ``lib/sections/adversarial/settings.py``;
 ``tests/test_recipe_selection.py`` checks that they agree). Writes
 ``benchmarks/results/quick_section_recipes.csv`` (shown on the three pages).
 

@@ -18,7 +18,13 @@ import sys
 from pathlib import Path
 
 from lib.atomic_io import atomic_write_bytes
+from lib.claims import overview_figure
 from lib.data import dataset_info, dataset_names
+from lib.data.class_exclusion import CLASS_LIST_DIR, CLASS_LISTS, _rows
+from lib.presets import preset_names
+from lib.provenance import DRY_RUN_BANNER
+from lib.sweep.plan import build_plan, format_summary
+from lib.sweep.throughput import load_tables
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,8 +50,6 @@ def class_exclusion_table() -> str:
     """Counts of the shipped class-exclusion lists, per CIFAR-10 class where the
     list records one (read from ``lib/data/class_lists``)."""
     from collections import Counter
-
-    from lib.data.class_exclusion import CLASS_LIST_DIR, CLASS_LISTS, _rows
 
     lines = ["| list | classes removed | by CIFAR-10 class |", "|---|---:|---|"]
     for name in CLASS_LISTS:
@@ -170,8 +174,6 @@ def claims_figure(executed_dir: Path, out: Path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lib.claims import overview_figure
-
     import io
 
     fig, image = overview_figure(rows), io.BytesIO()
@@ -205,10 +207,6 @@ def claims_overview(executed_dir: Path) -> str:
 def sweep_plan_tables() -> str:
     """Every preset's sweep (``python -m lib.sweep plan --preset P``): runs,
     epochs, images and estimated device-hours per section (issue 16)."""
-    from lib.presets import preset_names
-    from lib.sweep.plan import build_plan, format_summary
-    from lib.sweep.throughput import load_tables
-
     tables = load_tables()
     return "\n\n".join(f"**{name}**\n\n{format_summary(build_plan(name), tables)}"
                          for name in preset_names()) + "\n"
@@ -223,8 +221,6 @@ def stage_dry_run_book(dest: Path, repo: Path = REPO) -> Path:
     DRY_RUN=1``), which renders there and never over the real book; every
     page opens with the dry run's warning under its title (the section pages
     say it in their provenance line, :class:`lib.provenance.Provenance`)."""
-    from lib.provenance import DRY_RUN_BANNER
-
     warning = ":::{warning}\n" + DRY_RUN_BANNER.rstrip(" ·") + "\n:::\n"
     for name in BOOK_SOURCES:
         text = (Path(repo) / name).read_text()

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from lib.presets import DEVICE_CHOICES  # one list, checked before the install too
+from lib.parameters import DEVICE_CHOICES  # one list, checked before the install too
 from lib.validation import check_choice
 
 

@@ -12,15 +12,16 @@ line (:meth:`lib.provenance.Provenance.summary`).
 The rules, applied to the preset and, field by field, to every section's
 settings (nested dataclasses included):
 
-* a :class:`~lib.presets.Recipe` trains for :data:`DRY_EPOCHS` epoch(s), and so
+* a :class:`~lib.specs.Recipe` trains for :data:`DRY_EPOCHS` epoch(s), and so
   does every other ``*epochs`` count (Figure 1's long run, §4's Tiny ImageNet
   tuning);
 * ``seeds`` keep their first seed;
 * training and test sets are capped at :data:`DRY_SIZE` images
   (class-stratified, :func:`lib.data.subsets.stratified_subset`): the preset's
   ``train_size``/``test_size``, every ``*_size``/``*_samples`` field, and every
-  :class:`~lib.training.run_config.TrainingDataSpec`; the source at
-  :data:`DRY_SOURCE_SIZE`;
+  training or test set (:class:`~lib.training.run_config.TrainingDataSpec`,
+  ``EvalDataSpec``: a value with a :class:`~lib.specs.DataSpec` ``dataset`` and
+  a ``size``); the source at :data:`DRY_SOURCE_SIZE`;
 * a settings class may shrink what these rules cannot see with a
   ``dry_run_changes()`` method returning field → value: the imbalance sweep's
   class sizes (and a test set of one image per class), the adversarial page's
@@ -31,6 +32,7 @@ Grids (corruption strengths, imbalance ratios, attack budgets, OOD sets,
 scores), architectures, datasets and every method stay as they are. Its runs
 are ordinary runs, kept apart from real ones by their epochs and sizes and, in
 :func:`lib.notebook.start`, by their own run cache and result store folders.
+Standard library only (:func:`lib.presets.get_run_preset` applies it).
 """
 
 from __future__ import annotations
@@ -38,14 +40,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import replace
 
-from lib.presets import Preset, Recipe
+from lib.specs import DataSpec, Recipe
 
 DRY_EPOCHS = 1
 DRY_SIZE = 16
 DRY_SOURCE_SIZE = 128
 
 
-def dry_run_preset(preset: Preset) -> Preset:
+def dry_run_preset(preset):
     """``preset`` shrunk by the rules above (``dry_run=True``; same name, so
     every section finds its settings)."""
     if preset.dry_run:
@@ -64,7 +66,7 @@ def dry_run_settings(settings):
 
 
 def settings_at(settings_by_preset: dict, preset):
-    """A section's settings at ``preset`` (a :class:`Preset`), dry-run shrunk when it is a dry run."""
+    """A section's settings at ``preset`` (a :class:`~lib.presets.Preset`), dry-run shrunk when it is a dry run."""
     settings = settings_by_preset[preset.name]
     return dry_run_settings(settings) if getattr(preset, "dry_run", False) else settings
 
@@ -77,12 +79,15 @@ def _recipe(recipe: Recipe) -> Recipe:
     return replace(recipe, epochs=min(recipe.epochs, DRY_EPOCHS))
 
 
-def _shrink(value, name: str = ""):
-    from lib.training.run_config import EvalDataSpec, TrainingDataSpec
+def _is_data_set(value) -> bool:
+    """A training or test set spec: a value with a :class:`DataSpec` ``dataset`` and a ``size``."""
+    return isinstance(getattr(value, "dataset", None), DataSpec) and hasattr(value, "size")
 
+
+def _shrink(value, name: str = ""):
     if isinstance(value, Recipe):
         return _recipe(value)
-    if isinstance(value, (TrainingDataSpec, EvalDataSpec)):
+    if _is_data_set(value):
         return replace(value, size=_cap(value.size))
     if name == "seeds" and isinstance(value, tuple):
         return value[:1]

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from lib.presets import DataSpec, Preset, Recipe
+from lib.presets import SOURCE_TRACK_SIZE, Preset
+from lib.releases import source_for
+from lib.specs import DataSpec, Recipe
 from lib.training.run_config import EvalDataSpec, RunConfig, TrainingDataSpec
-
-# Size of the source's held-out test set tracked during pre-training.
-SOURCE_TRACK_SIZE = 2000
 
 
 def source_track_size(preset: Preset, cap: int | None = None) -> int:
@@ -60,8 +59,6 @@ def released_source(config: RunConfig, preset: Preset) -> RunConfig:
     preset's source models are the official ones (``SOURCE=official``)."""
     if preset.source_weights == "trained":
         return config
-    from lib.weights import source_for
-
     return source_for(config, preset.source_weights)
 
 

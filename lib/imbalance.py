@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from lib.data.base import ImageDataset
+from lib.metrics.imbalance import minority_classes  # noqa: F401  (named here too)
 from lib.training.objectives import register_objective, weighted_mean
 from lib.training.run_config import register_transform
 from lib.validation import check_range, check_type
@@ -63,12 +64,6 @@ def power_law_class_sizes(num_classes: int, gamma: float, largest: int,
     sizes = np.rint(alpha / (beta + c ** gamma)).astype(int)
     sizes[0], sizes[-1] = largest, smallest  # exact despite floating-point rounding
     return [int(n) for n in sizes]
-
-
-def minority_classes(class_sizes) -> np.ndarray:
-    """Indices of the classes smaller than the mean class size (paper §3.2)."""
-    sizes = np.asarray(class_sizes, dtype=np.float64)
-    return np.flatnonzero(sizes < sizes.mean())
 
 
 def imbalanced_positions(labels, class_sizes, seed: int) -> np.ndarray:

@@ -21,13 +21,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
 
+from lib.claims import claims_json, overview_table
 from lib.devices import describe_device, resolve_device
-from lib.presets import Preset, get_preset
+from lib.evaluation.memo import MemoNotWrittenWarning
+from lib.paths import default_runs_dir
+from lib.preflight import preflight
+from lib.presets import get_run_preset
 from lib.provenance import Provenance
+from lib.recorded import (  # noqa: F401  (named here too)
+    BENCHMARK_RESULTS,
+    recorded_section_recipes,
+    recorded_selection,
+)
+from lib.results import default_results_dir, new_build_id, record_results, tidy
+from lib.run_context import RunContext
+from lib.sections import get_section
+from lib.sections.base import is_config
 from lib.training.precision import cpu_bf16_notice
+from lib.training.run_cache import DiscardedCheckpointWarning
 from lib.validation import check_type
+from lib.weights import missing_imports
 
 
 def _precision_text(preset, device) -> str:
@@ -42,45 +56,21 @@ def _precision_text(preset, device) -> str:
 
 
 @dataclass
-class Session:
-    """A notebook's validated parameters, its section, the rows of this
-    execution (``build``) and its provenance clock."""
+class Session(RunContext):
+    """A notebook's validated parameters and its section, run through
+    :class:`~lib.run_context.RunContext` (which trains and counts the runs);
+    the rows of this execution (``build``) and its provenance clock."""
 
-    section: object  # lib.sections.base.Section
-    preset: Preset
-    device: torch.device
-    data_root: Path | None
     provenance: Provenance
     build: str
-    runs_dir: Path | None = None
     results_dir: Path | None = None
-    verbose: bool = True
     _rows: pd.DataFrame | None = field(default=None, repr=False)
-    _counts: dict = field(default_factory=lambda: {"trained": 0, "cached": 0}, repr=False)
     _claims: list | None = field(default=None, repr=False)
 
     @property
-    def settings(self):
-        """The section's settings at this preset."""
-        return self.section.settings_for(self.preset)
-
-    # -- what a section's run() uses ------------------------------------------------------
-    def train(self, config):
-        """``train_or_load(config)`` on this session's data root, device and run
-        cache; progress goes to the terminal and the run's log, not the page."""
-        from lib.training import train_or_load
-
-        run = train_or_load(config, root=self.data_root, device=self.device,
-                            runs_dir=self.runs_dir, verbose=self.verbose)
-        self._counts["cached" if run.from_cache else "trained"] += 1
-        return run
-
-    def rows(self, run, entries: list[dict], **fields) -> list[dict]:
-        """Result rows for ``run``: each entry (metric, value, unit, axes…) plus
-        ``fields`` (dataset, method, arm, axes…) and the run's provenance."""
-        common = dict(section=self.section.name, seed=run.config.seed,
-                      wall_time_s=run.wall_time_s, run_key=run.key)
-        return [{**common, **fields, **entry} for entry in entries]
+    def _counts(self) -> dict:
+        """The runs trained and taken from the cache (:attr:`RunContext.counts`)."""
+        return self.counts
 
     # -- the notebook's steps ---------------------------------------------------------------
     def describe(self) -> str:
@@ -99,8 +89,6 @@ class Session:
         the store and return them: the only rows this page shows. Prints one
         summary line (runs trained, from the cache, time); a warning raised
         on the way is summarised in words, without paths."""
-        from lib.results import record_results, tidy
-
         began = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -112,8 +100,8 @@ class Session:
         self._rows = record_results(rows, self.preset.name, self.results_dir)
         self._claims = None
         minutes, seconds = divmod(time.perf_counter() - began, 60)
-        print(f"{self.section.title}: {self._counts['trained']} run(s) trained, "
-              f"{self._counts['cached']} taken from the run cache, {len(self._rows)} result "
+        print(f"{self.section.title}: {self.counts['trained']} run(s) trained, "
+              f"{self.counts['cached']} taken from the run cache, {len(self._rows)} result "
               f"rows, {int(minutes)} min {seconds:.0f} s")
         for text in _summarise(caught):
             print(text)
@@ -153,7 +141,6 @@ class Session:
         from IPython.display import Markdown
         from myst_nb import glue
 
-        from lib.claims import claims_json, overview_table
 
         claims = self.judged()
         glue("claims_overview", Markdown(overview_table(claims)), display=False)
@@ -179,9 +166,6 @@ def _markdown(text: str):
 
 def _summarise(caught) -> list[str]:
     """Warnings in words: what happened, without this machine's paths."""
-    from lib.evaluation.memo import MemoNotWrittenWarning
-    from lib.training.run_cache import DiscardedCheckpointWarning
-
     in_words = {
         DiscardedCheckpointWarning:
             "an unusable cached checkpoint (truncated, altered or foreign) was retrained",
@@ -199,7 +183,7 @@ def start(section: str, preset, data_root=None, device="auto", dry_run=False,
           source="trained", source_world_size=1, cpu_precision="float32") -> Session:
     """Validate a notebook's parameters (a wrong name or type fails at once,
     naming the valid choices), check that every dataset the preset reads from
-    the data root is there (:func:`lib.data.preflight.preflight`: at the paper
+    the data root is there (:func:`lib.preflight.preflight`: at the paper
     preset one error names every missing dataset, before anything trains; the
     smoke and quick presets read nothing from it) and start the provenance
     clock. An empty ``data_root`` is the default root, never the current
@@ -213,12 +197,6 @@ def start(section: str, preset, data_root=None, device="auto", dry_run=False,
     which their run keys record. ``cpu_precision="bf16"`` trains the target runs
     under bf16 autocast on the CPU (an opt-in, fast only with native bf16:
     :func:`lib.training.precision.cpu_bf16_notice`; float32 by default)."""
-    from lib.data.preflight import preflight
-    from lib.presets import get_run_preset
-    from lib.results import default_results_dir, new_build_id
-    from lib.sections import get_section
-    from lib.training.run_cache import default_runs_dir
-
     check_type("preset", preset, str)
     check_type("data_root", data_root, (str, Path), allow_none=True)
     check_type("device", device, str)
@@ -244,9 +222,6 @@ def start(section: str, preset, data_root=None, device="auto", dry_run=False,
 def _check_imported(section, preset, runs_dir) -> None:
     """Every released network the section fine-tunes is imported, else one
     error naming each missing file, where it is published and the import command."""
-    from lib.sections.base import is_config
-    from lib.weights import missing_imports
-
     missing = missing_imports(filter(is_config, section.planned(preset)), runs_dir)
     if missing:
         raise FileNotFoundError("\n".join(missing))
@@ -260,30 +235,3 @@ def publish_provenance(session: Session) -> str:
     text = session.provenance.summary()
     glue("provenance", Markdown(text), display=False)
     return text
-
-
-BENCHMARK_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-
-
-def recorded_selection(csv_name: str, script: str, section: str | None = None):
-    """A recorded recipe selection from ``benchmarks/results`` (the rows of
-    ``section`` when given), printing where and at which commit it was
-    measured; ``None``, saying which ``script`` records it, when absent."""
-    path = BENCHMARK_RESULTS / csv_name
-    if not path.is_file():
-        print(f"no recorded selection: run python {script}")
-        return None
-    table = pd.read_csv(path)
-    if section is not None:
-        table = table[table.section.str.startswith(section)]
-    print(f"measured on {table.device.iloc[0]} at commit {table.commit.iloc[0]}")
-    return table.drop(columns=["device", "commit", "date"])
-
-
-def recorded_section_recipes(section: str):
-    """The rows of ``section`` (a prefix of the ``section`` column) in the recorded
-    choice of the quick section recipes (``benchmarks/select_section_recipes.py``),
-    or a sentence saying none is recorded in this checkout."""
-    table = recorded_selection("quick_section_recipes.csv",
-                               "benchmarks/select_section_recipes.py", section)
-    return table if table is not None else "No recipe selection is recorded in this checkout."

@@ -23,6 +23,7 @@ import sys
 from lib.devices import describe_device, resolve_device
 from lib.experiments import source_run
 from lib.presets import get_run_preset, preset_names
+from lib.sections.adversarial import adversarial_source_run
 from lib.training.checkpoints import CorruptCheckpointError, read_manifest, save_verified_bytes
 from lib.training import distributed
 from lib.training.run_cache import SHIPPED_DIR, train_or_load
@@ -65,7 +66,6 @@ def main(argv=None) -> int:
     world = distributed.context()[1]
     preset = get_run_preset(args.preset, source_world_size=world)
     if args.adversarial:
-        from lib.sections.adversarial import adversarial_source_run
         config, command = adversarial_source_run(preset), f"make pretrain-adversarial PRESET={preset.name}"
     else:
         config, command = source_run(preset), f"make pretrain PRESET={preset.name}"

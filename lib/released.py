@@ -9,7 +9,7 @@ the numbers published for them (issue 15, item 4)::
 Each imported release (:mod:`lib.weights`) is scored on its own test set:
 clean top-1 error and NLL (:func:`lib.evaluation.clean.clean_evaluation`); a
 model of a §4 target (CIFAR-10, CIFAR-100, Tiny ImageNet) also by MSP OOD
-detection on the paper's OOD sets (:mod:`lib.sections.ood`'s paper settings;
+detection on the paper's OOD sets (:mod:`lib.evaluation.ood_sets`;
 per set, and Table 4's mean) and by the raw RMS and MAD calibration errors
 (:func:`lib.metrics.calibration_error`, design.md §7; the released models
 trained on every training image, so no temperature is tuned); an adversarially
@@ -35,11 +35,13 @@ from lib.data.errors import DatasetNotFoundError
 from lib.evaluation.clean import clean_evaluation
 from lib.evaluation.memo import memoized
 from lib.evaluation.ood import ood_rows
+from lib.evaluation.ood_sets import PAPER_OOD, PAPER_OOD_SAMPLES, ood_set_specs, with_target_sets
 from lib.evaluation.robustness import autoattack_on, pgd_accuracy
 from lib.metrics import calibration_error, softmax, top1_wrong
 from lib.training.engine import predict_logits
 from lib.training.run_config import EvalDataSpec
-from lib.weights import RELEASES, get_release, imported_run, missing_imports, released_run
+from lib.releases import RELEASES, get_release, released_run
+from lib.weights import imported_run, missing_imports
 
 OURS = "this library"
 UNCERTAINTY_TARGETS = ("cifar10", "cifar100", "tiny_imagenet")  # paper §4
@@ -227,16 +229,14 @@ def _ood(name, run, test, settings, device, root, runs_dir, missing) -> list[dic
     """MSP AUROC / AUPR / FPR95 (%) per paper OOD set, then their mean over
     the sets (Table 4) when every set was there (a missing one is named in
     ``missing``)."""
-    from lib.sections.ood import SETTINGS as OOD_SETTINGS
-
-    paper = OOD_SETTINGS["paper"]
     dataset = get_release(name).dataset.name
-    specs = [s for s in paper.ood_specs(dataset) if s.name in paper.paper_names(dataset)]
+    specs = ood_set_specs(dataset, with_target_sets(PAPER_OOD, dataset),
+                          min(PAPER_OOD_SAMPLES, settings.ood_samples))
     rows = []
     for spec in specs:
         try:
-            scored = ood_rows(run, test, [_sized(spec, settings)], device, root,
-                              scores=("msp",), recall=paper.recall, runs_dir=runs_dir)
+            scored = ood_rows(run, test, [spec], device, root, scores=("msp",),
+                              runs_dir=runs_dir)
         except DatasetNotFoundError as error:
             missing.append(f"{name}: OOD set {spec.name!r} not scored, so no mean over the "
                            f"paper's sets: {error}")
@@ -252,10 +252,6 @@ def _ood(name, run, test, settings, device, root, runs_dir, missing) -> list[dic
                          value=float(np.mean(values)), unit="%", n=int(frame.n.iloc[0]),
                          ood_set="mean", source=OURS))
     return rows
-
-
-def _sized(spec, settings):
-    return replace(spec, count=min(spec.count, settings.ood_samples))
 
 
 def _robustness(name, run, settings, device, root, runs_dir) -> list[dict]:
@@ -290,7 +286,7 @@ def _robustness(name, run, settings, device, root, runs_dir) -> list[dict]:
 def evaluate_released(names=None, *, runs_dir=None, data_root=None, device="cpu",
                       settings: ReleasedSettings = ReleasedSettings()) -> ReleasedEvaluation:
     """Measure every imported release of ``names`` (default: all of
-    :data:`lib.weights.RELEASES`) and add the published numbers of each. A
+    :data:`lib.releases.RELEASES`) and add the published numbers of each. A
     release that is not imported, or whose data is missing from ``data_root``,
     gets its published rows only and a sentence in ``missing`` saying which
     file or dataset it is and how to get it."""

@@ -57,11 +57,14 @@ from functools import partial
 
 import pandas as pd
 
+from lib.evaluation.calibration import calibration_metrics
 from lib.evaluation.clean import clean_evaluation
 from lib.evaluation.memo import memoized
 from lib.experiments import finetune_run, scratch_run, source_run, target_train_data
 from lib.presets import DataSpec, Preset, Recipe
+from lib.sections import adversarial, imbalance, label_noise, ood
 from lib.training import EvalDataSpec, RunConfig, TrainedRun, train_or_load
+from lib.training.engine import predict_logits
 
 VALIDATION_SIZE = 2000  # images per validation set (200 per Fashion-MNIST class); None = all
 TIE_POINTS = 0.1  # validation-error points within which two candidates tie
@@ -218,8 +221,6 @@ def section_recipe_selection(preset: Preset, *, root=None, device="cpu", runs_di
     (§3.2's balanced validation set scores the imbalanced runs, as its
     balanced test set does), and §3.3's rate per adversarially trained row,
     scored by validation PGD-20 error; ``chosen`` marks each pick (module rules)."""
-    from lib.sections import imbalance, label_noise
-
     train = partial(train_or_load, root=root, device=device, runs_dir=runs_dir)
     rows = []
 
@@ -264,8 +265,6 @@ def _adversarial_recipe_rows(preset, train, root, device, runs_dir, lr_scales, s
     """§3.3's candidates: each adversarially trained row of Table 3 at each
     rate scale, scored by PGD-20 error on validation images outside its
     training subset (the section's attack: ε, step size, steps, seed 0)."""
-    from lib.sections import adversarial
-
     s = adversarial.SECTION.settings_for(preset)
     rows = []
     for row in ("adversarial", "adversarial_pretrained", "last_layer"):
@@ -320,9 +319,6 @@ def _from_source(config: RunConfig, source: RunConfig | None, tag: str) -> RunCo
 
 def _validation_rms(run: TrainedRun, spec: EvalDataSpec, device, root, runs_dir) -> float:
     """Raw RMS calibration error (%, adaptive bins of 100) on ``spec``, memoized."""
-    from lib.evaluation.calibration import calibration_metrics
-    from lib.training.engine import predict_logits
-
     def compute() -> float:
         data = spec.build(root)
         return 100.0 * calibration_metrics(predict_logits(run.model, data, device),
@@ -346,8 +342,6 @@ def candidate_signals(preset: Preset, selection: pd.DataFrame, sources, *, root=
     source (adversarially pre-training every candidate does not fit the
     budget). Each row's runs are the sections' quick runs with the source
     swapped; every validation set leaves out the run's own training images."""
-    from lib.sections import adversarial, imbalance, label_noise, ood
-
     train = partial(train_or_load, root=root, device=device, runs_dir=runs_dir)
     ood_settings = replace(ood.SECTION.settings_for(preset), ood_seed=SIGNAL_OOD_SEED)
     noise_settings = label_noise.SECTION.settings_for(preset)

@@ -7,7 +7,7 @@ variable (and ``make`` variable) of the same name:
 ===============  =========================================  ==========================
 setting          folder                                     declared by
 ===============  =========================================  ==========================
-``RUNS_DIR``     the run cache (checkpoints, memos, locks)  :mod:`lib.training.run_cache`
+``RUNS_DIR``     the run cache (checkpoints, memos, locks)  :mod:`lib.paths`
 ``RESULTS_DIR``  the result store (``<preset>.csv``)        :mod:`lib.results`
 ``CACHE_DIR``    generated and decoded datasets             :mod:`lib.data.cache`
 ``DATA_ROOT``    the paper's datasets (only read)           :mod:`lib.data.registry`

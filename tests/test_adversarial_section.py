@@ -291,7 +291,7 @@ def test_autoattack_strength_per_preset_and_its_memo_params(monkeypatch):
     aa = robustness_evaluations("paper", "adversarial_pretrained", "cifar10")[-1]
     assert dict(aa.params)["iterations"] == 100
     seen = []
-    monkeypatch.setattr(section, "autoattack_on",
+    monkeypatch.setattr("lib.evaluation.attacks.autoattack_on",
                         lambda model, images, eps, seed, version, iterations, square_queries:
                         seen.append((iterations, square_queries)) or 0.5)
     assert aa.measure(None, None, CPU) == 50.0
@@ -719,7 +719,7 @@ def test_official_start_evaluations_attack_the_same_images_from_the_same_noise(n
 
 def test_official_start_measures_through_pgd_accuracy(monkeypatch):
     seen = []
-    monkeypatch.setattr(section, "pgd_accuracy",
+    monkeypatch.setattr("lib.evaluation.attacks.pgd_accuracy",
                         lambda *args, **kwargs: seen.append(kwargs["start"]) or 0.25)
     row = SETTINGS["smoke"].official_start_rows[0]
     (official,) = section.official_start_evaluations("smoke", row, "fashion_mnist")
@@ -841,7 +841,7 @@ def test_the_exclusion_check_end_to_end(smoke_env, monkeypatch):
     s = replace(SETTINGS["smoke"], ablation_source=(EXCLUDED, fractal),
                 ablation_architecture="wrn-10-1", ablation_target="fashion_mnist")
     monkeypatch.setitem(SETTINGS, "smoke", s)
-    monkeypatch.setattr(section, "sanity_evaluations", lambda *args, **kwargs: [])
+    monkeypatch.setattr(section.runs, "sanity_evaluations", lambda *args, **kwargs: [])
     session = notebook.start("adversarial", "smoke", None, "cpu")
     rows = session.run()
     checked = rows[rows.method == section.CHECK_METHOD]

@@ -241,7 +241,7 @@ def test_evaluation_is_memoized_on_the_run_and_the_test_spec(tmp_path, monkeypat
         return images
 
     first = section.evaluate_run(run, spec, [5, 2, 1], CPU, runs_dir=tmp_path, images=load)
-    monkeypatch.setattr(section, "predict_logits", lambda *a: pytest.fail("evaluated twice"))
+    monkeypatch.setattr(section.runs, "predict_logits", lambda *a: pytest.fail("evaluated twice"))
     second = section.evaluate_run(run, spec, [5, 2, 1], CPU, runs_dir=tmp_path,
                                   images=lambda: pytest.fail("images built on a memo hit"))
     assert first == second and built == [1] and first["n"] == 6
@@ -452,7 +452,7 @@ def test_smoke_end_to_end(smoke_env, tmp_path, monkeypatch, capsys):
         plt.close(figure)
     assert [c.key for c in session.judged()] == ["imbalance_total", "imbalance_minority",
                                                  "imbalance_normal"]
-    monkeypatch.setattr(section, "predict_logits", lambda *a: pytest.fail("re-evaluated"))
+    monkeypatch.setattr(section.runs, "predict_logits", lambda *a: pytest.fail("re-evaluated"))
     capsys.readouterr()
     second = notebook.start("imbalance", "smoke", device="cpu").run()
     assert f"0 run(s) trained, {len(METHOD_NAMES)} taken from the run cache" in \

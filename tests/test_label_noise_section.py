@@ -185,7 +185,7 @@ def test_forward_matrix_memo_uses_the_targets_anchor(monkeypatch):
         calls.append(("estimate", percentile))
         return np.eye(2)
 
-    monkeypatch.setattr(label_noise, "estimate_forward_matrix", estimate)
+    monkeypatch.setattr(label_noise.methods, "estimate_forward_matrix", estimate)
     for preset, target, expected in (("quick", "fashion_mnist", 97.0),
                                      ("paper", "cifar100", 100.0), ("paper", "cifar10", 97.0)):
         study = Study(get_preset(preset), SETTINGS[preset])
@@ -466,7 +466,7 @@ def test_tiny_sweep_end_to_end(tiny, monkeypatch):
     def no_evaluation(*args, **kwargs):
         raise AssertionError("evaluated again: the memo missed")
 
-    monkeypatch.setattr("lib.sections.label_noise.predict_logits", no_evaluation)
+    monkeypatch.setattr("lib.sections.label_noise.methods.predict_logits", no_evaluation)
     from lib import notebook
 
     again = notebook.start("label_noise", "smoke", None, "cpu")

@@ -16,7 +16,8 @@ import pytest
 
 from lib.data import dataset_info, get_dataset
 from lib.data.errors import DatasetNotFoundError
-from lib.data.preflight import MissingDatasetsError, main, needed_datasets, preflight
+from lib.data.preflight import MissingDatasetsError
+from lib.preflight import main, needed_datasets, preflight
 from lib.data.registry import check_present, default_root, resolve_root
 from lib.presets import DEVICE_CHOICES, check_parameters
 

@@ -6,16 +6,10 @@ code's attack, whose ball is centred on the noisy random start (reach up to 2ε;
 :mod:`lib.attacks.pgd`). Importing this package also registers the
 ``"adversarial"`` training objective. ``autoattack_accuracy``
 (in :mod:`lib.attacks.autoattack`) is a thin wrapper around torchattacks'
-AutoAttack (Croce & Hein 2020), imported lazily.
+AutoAttack (Croce & Hein 2020), which it imports only when it runs.
 """
 
+from lib.attacks.autoattack import autoattack_accuracy
 from lib.attacks.pgd import adversarial_training_loss, pgd_linf
-
-
-def autoattack_accuracy(*args, **kwargs):
-    """See :func:`lib.attacks.autoattack.autoattack_accuracy`."""
-    from lib.attacks.autoattack import autoattack_accuracy as run
-    return run(*args, **kwargs)
-
 
 __all__ = ["adversarial_training_loss", "autoattack_accuracy", "pgd_linf"]

@@ -45,7 +45,7 @@ import numpy as np
 from lib.data.base import DatasetInfo, ImageDataset
 from lib.data.errors import DatasetNotFoundError
 from lib.data.image_folder import iter_images, load_image_folder, random_subset, resize_array
-from lib.data.registry import register
+from lib.data.registry import check_present, get_dataset, register
 from lib.validation import check_choice, check_range, check_type
 
 SVHN_INFO = DatasetInfo(
@@ -234,8 +234,6 @@ def lsun_raw(split: str, root: Path, size: int = 32, limit: int | None = None,
 def _heldout_check(split: str, root: Path, **options) -> None:
     """The 64×64 validation set it is drawn from must be there; the error names
     ``imagenet_heldout`` and where the imagenet64 files were looked for."""
-    from lib.data.registry import check_present
-
     try:
         check_present("imagenet64", "test", root, exclude="tiny_imagenet")
     except DatasetNotFoundError as missing:
@@ -250,8 +248,6 @@ def imagenet_heldout(split: str, root: Path, size: int = 64, limit: int | None =
                      seed: int = 0) -> ImageDataset:
     """ImageNet classes held out of Tiny ImageNet (800 classes, 40,000 validation
     images at 64×64; ``size`` other than 64 resizes; all labelled 0)."""
-    from lib.data.registry import get_dataset
-
     _check_common(size, limit, seed)
     _heldout_check(split, root)
     val = get_dataset("imagenet64", "test", root, exclude="tiny_imagenet")

@@ -8,6 +8,7 @@ arrays. Rates and errors are fractions in [0, 1], except
 from .classification import top1_error, top1_wrong
 from .calibration import adaptive_bins, brier_score, calibration_error, expected_calibration_error
 from .error_curve import area_under_error_curve
+from .imbalance import imbalance_errors, minority_classes
 from .ood import energy_score, max_logit_score, max_softmax_score, ood_metrics
 from .temperature import negative_log_likelihood, softmax, tune_temperature
 
@@ -18,8 +19,10 @@ __all__ = [
     "calibration_error",
     "energy_score",
     "expected_calibration_error",
+    "imbalance_errors",
     "max_logit_score",
     "max_softmax_score",
+    "minority_classes",
     "negative_log_likelihood",
     "ood_metrics",
     "softmax",

@@ -1,6 +1,7 @@
-"""The paper's sections, one module each, all following one protocol
+"""The paper's sections, one module each (or a package split by job:
+settings, runs, report, claims), all following one protocol
 (:mod:`lib.sections.base`): settings per preset, ``plan``, ``run``, tables,
-figures and claims. Each module defines ``SECTION`` and adds it to
+figures and claims. Each defines ``SECTION`` and adds it to
 :data:`SECTIONS`, which imports the section modules itself on first use;
 :func:`get_section` imports only the one asked for."""
 

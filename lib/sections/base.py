@@ -1,6 +1,6 @@
 """The protocol every section of the paper follows (design.md §3).
 
-A section is one module of :mod:`lib.sections` that builds one
+A section is one module (or package) of :mod:`lib.sections` that builds one
 :class:`Section` and adds it to :data:`lib.sections.SECTIONS`:
 
 * ``settings``: its settings for every preset (:func:`per_preset` checks them
@@ -8,7 +8,8 @@ A section is one module of :mod:`lib.sections` that builds one
 * ``plan(preset)``: every training run it needs, parents before children, as
   :class:`~lib.training.RunConfig` or, for a stage that depends on a trained
   parent (Forward/GLC stage 2), a :class:`DeferredRun`;
-* ``run(session)``: trains or loads every run through ``train_or_load``,
+* ``run(session)``: trains or loads every run through the session (a
+  :class:`~lib.run_context.RunContext`: ``train``, ``rows``, ``settings``),
   evaluates, and returns its tidy result rows (:func:`lib.results.tidy`);
 * ``tables`` and ``figures``: name → ``draw(rows, settings, preset)``;
 * ``claims(rows, settings, preset)``: its claims (:class:`lib.claims.Claim`),
@@ -114,6 +115,22 @@ class Method:
         return Method(name, title, tuple(arms),
                       train=lambda context, arm, cell: context.train(build(context, arm, cell)),
                       plan=lambda context, arm, cell: [build(context, arm, cell)], **kwargs)
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a :class:`Method` builds its runs from: the preset, the section's
+    settings and, while running, the session that trains (a
+    :class:`~lib.run_context.RunContext`; ``None`` when only planning)."""
+
+    preset: Preset
+    settings: object
+    session: object = None
+
+    def train(self, config: RunConfig):
+        if self.session is None:
+            raise RuntimeError("a planning context cannot train; pass the session")
+        return self.session.train(config)
 
 
 def method_registry(section: str) -> Registry:

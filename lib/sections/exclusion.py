@@ -28,6 +28,7 @@ from __future__ import annotations
 import pandas as pd
 
 from lib.claims import Claim
+from lib.data.class_exclusion import load_class_list
 from lib.presets import DataSpec, Preset
 
 EXCLUDED_SOURCE = "without CIFAR-10-related classes"  # the label of the preset's variant
@@ -53,8 +54,6 @@ def excluded_source(preset: Preset) -> tuple[str, DataSpec]:
 
 def excluded_class_count() -> int:
     """How many ImageNet classes our list removes (the paper: 153)."""
-    from lib.data.class_exclusion import load_class_list
-
     return len(load_class_list("cifar10_related"))
 
 

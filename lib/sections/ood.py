@@ -31,9 +31,18 @@ import numpy as np
 import pandas as pd
 
 from lib.claims import Claim, arm_band, binomial_se, hanley_mcneil_se, seed_count
-from lib.data import dataset_info
 from lib.dry_run import settings_at
 from lib.evaluation.ood import SCORES, OODSetSpec, ood_rows
+from lib.evaluation.ood_sets import (  # noqa: F401  (the OOD sets, named here too)
+    BEYOND_PAPER_OOD,
+    CIFAR_PAIRS,
+    EMBEDDED_OOD,
+    PAPER_OOD,
+    PAPER_OOD_SAMPLES,
+    TARGET_OOD,
+    ood_set_specs,
+    with_target_sets,
+)
 from lib.experiments import finetune_run, scratch_run, source_run, target_test_data
 from lib.presets import TINY_IMAGENET_SOURCE, Preset
 from lib.sections import SECTIONS
@@ -44,20 +53,6 @@ from lib.validation import check_choice
 NAME = "ood"
 ARM_LABELS = {"scratch": "from scratch", "pretrained": "pre-trained"}
 METRICS = ("auroc", "aupr", "fpr")  # percent; higher, higher, lower is better
-# Each CIFAR is an OOD set for the other (paper §4.1, following Hendrycks et al., 2019;
-# official uncertainty/CIFAR/test.py lines 265-277).
-CIFAR_PAIRS = {"cifar10": "cifar100", "cifar100": "cifar10"}
-# The embedded OOD sets of Fashion-MNIST (design.md §5).
-EMBEDDED_OOD = ("gaussian", "rademacher", "blobs", "uniform", "digits", "glyphs")
-# The OOD sets of the official test scripts (hendrycks/pre-training,
-# uncertainty/CIFAR/test.py lines 183-263, uncertainty/TinyImageNet/test.py lines
-# 172-252): Gaussian, Rademacher, Blobs, Textures, SVHN, Places365 and the raw LSUN
-# test set (lib.data.ood_real's lsun_raw); per target, the other CIFAR (CIFAR_PAIRS)
-# or, for Tiny ImageNet, held-out ImageNet classes (TinyImageNet/test.py lines 254-263).
-PAPER_OOD = ("gaussian", "rademacher", "blobs", "textures", "svhn", "places365", "lsun_raw")
-TARGET_OOD = {**{t: (o,) for t, o in CIFAR_PAIRS.items()}, "tiny_imagenet": ("imagenet_heldout",)}
-# Scored at the paper preset but in no official script: shown apart, beyond the paper.
-BEYOND_PAPER_OOD = ("isun",)
 DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                   "tiny_imagenet": "Tiny ImageNet", "fashion_mnist": "Fashion-MNIST"}
 
@@ -144,7 +139,7 @@ class OODSettings:
     def paper_names(self, target: str) -> list[str]:
         """The OOD sets of ``target`` that Table 4 averages: the preset's, and
         the target's own (:data:`TARGET_OOD`)."""
-        return list(self.ood_sets) + list(TARGET_OOD.get(target, ()))
+        return with_target_sets(self.ood_sets, target)
 
     def ood_names(self, target: str) -> list[str]:
         """Every OOD set ``target`` is scored on: :meth:`paper_names`, then ``beyond_sets``."""
@@ -152,11 +147,7 @@ class OODSettings:
 
     def ood_specs(self, target: str) -> list[OODSetSpec]:
         """The OOD sets of ``target`` at its resolution (from its dataset info)."""
-        info = dataset_info(target)
-        if info.image_size is None or info.channels is None:
-            raise ValueError(f"dataset {target!r} declares no image size or channel count")
-        return [OODSetSpec(name, self.ood_samples, info.channels, info.image_size, self.ood_seed)
-                for name in self.ood_names(target)]
+        return ood_set_specs(target, self.ood_names(target), self.ood_samples, self.ood_seed)
 
     def describe(self) -> str:
         """The settings, one per line (deterministic: compared by nbval)."""
@@ -174,7 +165,7 @@ class OODSettings:
 SETTINGS = per_preset(NAME, {
     "smoke": OODSettings(UNCERTAINTY_TARGETS["smoke"], EMBEDDED_OOD, ood_samples=200),
     "quick": OODSettings(UNCERTAINTY_TARGETS["quick"], EMBEDDED_OOD, ood_samples=2000),
-    "paper": OODSettings(UNCERTAINTY_TARGETS["paper"], PAPER_OOD, ood_samples=2000,
+    "paper": OODSettings(UNCERTAINTY_TARGETS["paper"], PAPER_OOD, ood_samples=PAPER_OOD_SAMPLES,
                          beyond_sets=BEYOND_PAPER_OOD),
 })
 

@@ -30,6 +30,7 @@ from lib.dry_run import settings_at
 from lib.evaluation.clean import clean_evaluation
 from lib.experiments import finetune_run, scratch_run, source_run, target_test_data
 from lib.presets import PRESETS, Preset
+from lib.recorded import recorded_selection
 from lib.sections import SECTIONS
 from lib.sections.base import ARMS, Section, per_preset
 
@@ -240,8 +241,6 @@ def best_recipes(selection: pd.DataFrame) -> str:
 def quick_source_selection(rows, settings, preset):
     """The recorded measurement that chose the quick recipes on validation
     data (``benchmarks/select_quick_source.py``), with the pick per arm."""
-    from lib.notebook import recorded_selection
-
     selection = recorded_selection("quick_source_selection.csv",
                                    "benchmarks/select_quick_source.py")
     if selection is None:
@@ -260,8 +259,6 @@ def quick_source_signals(rows, settings, preset):
     candidate source (``select_quick_source.py --signals``: OOD, calibration,
     label noise, imbalance, PGD, all on validation data), measured after the
     choice and never used for it."""
-    from lib.notebook import recorded_selection
-
     signals = recorded_selection("quick_source_signals.csv",
                                  "benchmarks/select_quick_source.py --signals")
     if signals is None:

@@ -68,7 +68,7 @@ def release_arm(name: str) -> str:
 @dataclass(frozen=True)
 class ReleasedPageSettings:
     """The page at one preset: the ``releases`` it measures (names of
-    :data:`lib.weights.RELEASES`); clean error on ``test_size`` test images
+    :data:`lib.releases.RELEASES`); clean error on ``test_size`` test images
     (``None``: all), at most ``ood_samples`` images per OOD set, PGD-20 on
     ``attack_size`` and AutoAttack (``autoattack_iterations`` steps of APGD and
     FAB) on ``autoattack_size`` test images (``None``: all); ``note``: prose

@@ -6,8 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from lib.paths import default_runs_dir
 from lib.presets import get_run_preset, preset_names
 from lib.sections import section_names
+from lib.sweep.executor import SlurmOptions, SweepRunner
+from lib.sweep.plan import build_plan, format_summary
+from lib.sweep.throughput import load_tables
+from lib.sweep.worker import WorkerSettings
 
 # Per-job resources by preset: the paper's WRNs want a GPU; smoke and quick runs are small.
 DEFAULTS = {"paper": dict(gpus=1, cpus=8, mem_gb=32, time_min=24 * 60),
@@ -60,9 +65,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from lib.sweep.plan import build_plan, format_summary
-    from lib.sweep.throughput import load_tables
-
     try:
         preset = get_run_preset(args.preset, source_world_size=args.source_world_size)
     except ValueError as error:
@@ -72,10 +74,6 @@ def main(argv=None) -> int:
     if args.command == "plan":
         print(format_summary(plan, load_tables()))
         return 0
-
-    from lib.sweep.executor import SlurmOptions, SweepRunner
-    from lib.sweep.worker import WorkerSettings
-    from lib.training.run_cache import default_runs_dir
 
     defaults = DEFAULTS.get(args.preset, DEFAULTS["default"])
     options = SlurmOptions(**{k: getattr(args, k) if getattr(args, k) is not None else v

@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from lib.data import dataset_info
+from lib.data.class_exclusion import NUM_IMAGENET_CLASSES, resolve_exclusion
+from lib.imbalance import power_law_class_sizes
 from lib.presets import PRESETS, Preset
 from lib.sections import get_section, section_names
 from lib.sections.base import DeferredRun
@@ -125,9 +128,6 @@ def build_plan(preset: str | Preset, sections=None) -> Plan:
 def training_images(config: RunConfig) -> int:
     """Images in one epoch of ``config``: the training split (or its subset),
     less the hold-out, after size-changing transforms (imbalance, oversampling)."""
-    from lib.data import dataset_info
-    from lib.imbalance import power_law_class_sizes
-
     spec = config.data
     options = spec.dataset.kwargs()
     name = spec.dataset.name
@@ -138,8 +138,6 @@ def training_images(config: RunConfig) -> int:
     elif name in TRAIN_SPLIT_SIZES:
         total = TRAIN_SPLIT_SIZES[name]
         if options.get("exclude") is not None:
-            from lib.data.class_exclusion import NUM_IMAGENET_CLASSES, resolve_exclusion
-
             kept = NUM_IMAGENET_CLASSES - len(resolve_exclusion(options["exclude"]))
             total, classes = total * kept // NUM_IMAGENET_CLASSES, kept
     else:
@@ -171,8 +169,6 @@ def passes_per_image(config: RunConfig) -> int:
 
 
 def image_size(config: RunConfig) -> int:
-    from lib.data import dataset_info
-
     options = config.data.dataset.kwargs()
     return int(options.get("size") or dataset_info(config.data.dataset.name).image_size)
 

@@ -15,8 +15,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import submitit
+import torch
 
+from lib.devices import resolve_device
+from lib.preflight import preflight
+from lib.presets import get_run_preset
+from lib.run_context import RunContext
+from lib.sections import get_section
+from lib.training import distributed
 from lib.training.checkpoints import manifest_path
+from lib.training.run_cache import SHIPPED_DIR, train_or_load
 
 
 class MissingParentError(RuntimeError):
@@ -26,8 +34,6 @@ class MissingParentError(RuntimeError):
 def in_cache(key: str, runs_dir: Path) -> bool:
     """Whether the cache (or the package's shipped checkpoints) holds run ``key``
     (presence of the checkpoint and its manifest; loading verifies them)."""
-    from lib.training.run_cache import SHIPPED_DIR
-
     return any(p.exists() and manifest_path(p).exists()
                for p in (Path(runs_dir) / key / "model.pt", SHIPPED_DIR / f"{key}.pt"))
 
@@ -41,8 +47,6 @@ class WorkerSettings:
 
 
 def _threads(settings: WorkerSettings) -> None:
-    import torch
-
     threads = settings.threads or int(os.environ.get("SLURM_CPUS_PER_TASK", 0)) or None
     if threads:
         torch.set_num_threads(threads)
@@ -53,8 +57,6 @@ class TrainRun(submitit.helpers.Checkpointable):
     missing parent fails at once instead of being trained here again."""
 
     def __call__(self, config, settings: WorkerSettings) -> dict:
-        from lib.training import train_or_load
-
         _threads(settings)
         parent = config.init
         if parent is not None and not in_cache(parent.key(), Path(settings.runs_dir)):
@@ -76,8 +78,6 @@ class DistributedTrainRun(TrainRun):
     rank 0 writes, and the job's result is rank 0's."""
 
     def __call__(self, config, settings: WorkerSettings) -> dict:
-        from lib.training import distributed
-
         environment = submitit.helpers.TorchDistributedEnvironment()
         if environment.world_size != config.world_size:
             raise RuntimeError(f"run {config.label or config.key()} needs {config.world_size} "
@@ -88,21 +88,23 @@ class DistributedTrainRun(TrainRun):
 
 
 class ResolveSection(submitit.helpers.Checkpointable):
-    """Run a section on the cache: its deferred runs (Forward/GLC stage 2)
-    train, every other run loads, and its evaluations enter the memo."""
+    """Run a section on the cache (a :class:`~lib.run_context.RunContext`, as
+    the notebook's session is one, after the same data preflight): its
+    deferred runs (Forward/GLC stage 2) train, every other run loads, and its
+    evaluations enter the memo."""
 
     def __call__(self, section: str, preset: str, settings: WorkerSettings,
                  source_world_size: int = 1) -> dict:
-        from lib import notebook
-
         _threads(settings)
-        session = notebook.start(section, preset, settings.data_root or None, settings.device,
-                                 source_world_size=source_world_size)
-        session.runs_dir = Path(settings.runs_dir)
+        spec = get_run_preset(preset, source_world_size=source_world_size)
+        root = Path(settings.data_root).expanduser() if settings.data_root else None
+        preflight(spec, root)
+        context = RunContext(get_section(section), spec, resolve_device(settings.device), root,
+                             runs_dir=Path(settings.runs_dir))
         began = time.perf_counter()
-        session.section.run(session)  # rows are the notebooks' business, not stored here
-        return {"key": f"resolve-{section}", "trained": session._counts["trained"],
-                "cached": session._counts["cached"],
+        context.section.run(context)  # rows are the notebooks' business, not stored here
+        return {"key": f"resolve-{section}", "trained": context.counts["trained"],
+                "cached": context.counts["cached"],
                 "seconds": round(time.perf_counter() - began, 1), "host": socket.gethostname()}
 
 

@@ -20,6 +20,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from lib.devices import resolve_device
+
 
 def context() -> tuple[int, int]:
     """(rank, world size) of the initialised process group, else (0, 1)."""
@@ -43,8 +45,6 @@ def check_world(config) -> None:
 def init_from_env(device: str = "auto") -> str:
     """Join the process group that ``torchrun`` describes in the environment
     (``WORLD_SIZE`` > 1); returns the device this rank trains on."""
-    from lib.devices import resolve_device
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return device
     resolved = resolve_device(device)

@@ -26,7 +26,7 @@ from lib.metrics import (
     top1_error,
     top1_wrong,
 )
-from lib.presets import Recipe
+from lib.specs import Recipe
 from lib.training.objectives import get_objective
 from lib.training.precision import autocast, tf32, training_tf32
 

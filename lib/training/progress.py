@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from lib.paths import default_runs_dir
+
 
 def _in_kernel() -> bool:
     """Whether this process is a notebook kernel (not merely one that imported
@@ -26,8 +28,6 @@ def console(line: str) -> None:
     """One progress line for the person running the build, never for the page."""
     target = os.environ.get("PROGRESS_LOG")
     if target is None and _in_kernel():
-        from lib.training.run_cache import default_runs_dir
-
         target = str(default_runs_dir() / "progress.log")
     if target is None:
         print(line, flush=True)

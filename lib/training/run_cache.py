@@ -19,7 +19,6 @@ one cache (issue 16, item 3): training a key holds its lock
 from __future__ import annotations
 
 import errno
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,9 +30,10 @@ from torch import nn
 from lib.atomic_io import atomic_write_json
 from lib.data.loader import DeviceLoader
 from lib.devices import describe_device, resolve_device
+from lib.paths import REPO, default_runs_dir
 from lib.models import build_model
 from lib.provenance import git_commit, utc_now
-from lib.storage import SHARED_CACHE_ADVICE, StorageError, declare, reason, setting_of
+from lib.storage import SHARED_CACHE_ADVICE, StorageError, reason, setting_of
 from lib.training.checkpoints import (
     CorruptCheckpointError,
     UnsafeCheckpointError,
@@ -58,21 +58,12 @@ from lib.training.precision import (maybe_compile, prepare_model, training_preci
 from lib.training.progress import RunProgress
 from lib.training.run_config import RunConfig
 
-_REPO = Path(__file__).resolve().parents[2]
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 LOCK_NAME = ".lock"  # <runs dir>/<key>/.lock, held while the run trains
 
 
 class DiscardedCheckpointWarning(RuntimeWarning):
     """A cached checkpoint was unusable (truncated, altered or foreign) and is retrained."""
-
-
-def default_runs_dir() -> Path:
-    """``$RUNS_DIR`` if set, else ``runs/`` at the repository root."""
-    return Path(os.environ.get("RUNS_DIR", _REPO / "runs")).expanduser()
-
-
-declare("RUNS_DIR", default_runs_dir, "the run cache")
 
 
 @dataclass
@@ -115,7 +106,7 @@ def _shipped_error(path: Path, error: Exception) -> DamagedShippedCheckpointErro
         command = read_manifest(path).get("command") or "make pretrain PRESET=<preset>"
     except CorruptCheckpointError:
         command = "make pretrain PRESET=<preset>"
-    folder = path.parent.relative_to(_REPO) if path.is_relative_to(_REPO) else path.parent
+    folder = path.parent.relative_to(REPO) if path.is_relative_to(REPO) else path.parent
     return DamagedShippedCheckpointError(
         f"the shipped checkpoint {path} is damaged ({getattr(error, 'reason', error)}). "
         f"Restore it: "
@@ -230,9 +221,10 @@ def train_or_load(config: RunConfig, *, root=None, device="auto", runs_dir=None,
         if distributed.from_rank0(run is not None):
             return run or _load(final_path, key, config, device)
     if config.released:  # a released network is imported (lib.weights), never trained here
-        from lib.weights import missing_message
-
-        raise FileNotFoundError(missing_message(config.released, runs_dir))
+        raise FileNotFoundError(
+            f"the released model {config.released!r} is not imported: no {final_path}. Import "
+            f"it: python -m lib.weights import FILE --as {config.released} (book/reproducing.md "
+            "says where each released file is published)")
     distributed.check_world(config)  # not cached: it trains here, in a group of its size
     parent = None
     if config.init is not None:

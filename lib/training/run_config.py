@@ -23,7 +23,7 @@ from lib.data.base import ImageDataset
 from lib.data.subsets import split_holdout, stratified_subset
 from lib.models import ARCHITECTURES, Normalization
 from lib.models.normalization import as_normalization, default_normalization
-from lib.presets import DataSpec, Recipe
+from lib.specs import DataSpec, Recipe
 from lib.registry import Registry
 from lib.training.engine import ENGINE_VERSION
 from lib.training.objectives import objective_names
@@ -143,7 +143,7 @@ class RunConfig:
     for ``in_channels``) is the model's input normalization when it starts
     from scratch; a fine-tuned run inherits its parent's (it travels in the
     parent's weights) and leaves it ``None``. ``released`` names the released
-    file (:data:`lib.weights.RELEASES`) whose imported weights this run is:
+    file (:data:`lib.releases.RELEASES`) whose imported weights this run is:
     such a run is imported by ``python -m lib.weights import``, never trained.
     ``world_size`` > 1 trains it data-parallel over that many processes
     (``torchrun``, :mod:`lib.training.distributed`), each with the recipe's

@@ -117,9 +117,9 @@ def test_ood_image_folders(root, name, options):
 
 
 def test_every_dataset_the_paper_preset_reads_is_there(root):
-    """The paper preset's own list of needs (lib.data.preflight): all found and
+    """The paper preset's own list of needs (lib.preflight): all found and
     all loadable from the miniature root."""
-    from lib.data.preflight import needed_datasets, preflight
+    from lib.preflight import needed_datasets, preflight
 
     assert preflight("paper", root)
     for need in needed_datasets("paper"):
