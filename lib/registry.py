@@ -1,6 +1,11 @@
 """A name → object registry, the one pattern behind every "by name" lookup
-(datasets, training objectives, training-set transforms, section methods).
-An unknown name fails with the parameter, the value and the valid names.
+(issue 24, item 3): datasets, presets, architectures, training objectives and
+transforms, attacks, OOD scores, calibration methods, sections, section
+methods and releases. One style: ``@REGISTRY.register(name)`` (or
+``REGISTRY.add(name, item)`` for a value) to register, a module-level
+``list_<kind>()`` (:meth:`Registry.names`) to enumerate, and an unknown name
+fails with the parameter, the value and the valid names. A registry reads like
+a read-only dict (``REGISTRY[name]``, ``in``, iteration, ``items()``).
 
 Registration is explicit: a registry lists the modules that provide its
 entries (``providers``) and imports them itself before its first lookup, so
@@ -59,6 +64,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         self._load()
         return list(self._items)
+
+    def keys(self):
+        self._load()
+        return self._items.keys()
 
     def items(self):
         self._load()

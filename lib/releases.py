@@ -3,7 +3,8 @@ what was published, where, with which hash, and the run each one is in the
 run cache (:func:`released_run`), which stands for a pre-training run when
 the sources are the official ones (``SOURCE=official``, :func:`source_for`).
 Their import, verification and command line are :mod:`lib.weights`; their
-measurement :mod:`lib.released`.
+measurement :mod:`lib.released`. The catalogue is :data:`RELEASES`
+(:func:`register_release`, :func:`list_releases`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from lib.models import ARCHITECTURES, OFFICIAL_NORMALIZATION
 from lib.parameters import SOURCE_CHOICES
 from lib.presets import SOURCE_TRACK_SIZE
+from lib.registry import Registry
 from lib.specs import DataSpec, Recipe
 from lib.training.run_config import EvalDataSpec, RunConfig, TrainingDataSpec
 from lib.validation import check_choice
@@ -50,12 +52,20 @@ class Release:
         return ARCHITECTURES[self.architecture]
 
 
+RELEASES: Registry[Release] = Registry("name")  # the parameter of get_release and the CLI
+
+
+def register_release(release: Release) -> Release:
+    """Add ``release`` to :data:`RELEASES` under its name."""
+    return RELEASES.add(release.name, release)
+
+
 _SOURCE_RECIPE = Recipe(epochs=100, lr=0.1, batch_size=256)  # downsampled_train/baseline.py
 _TUNE_RECIPE = Recipe(epochs=10, lr=0.001)                    # uncertainty/CIFAR/tune.py
 _BASELINE_RECIPE = Recipe(epochs=100, lr=0.1, dropout=0.3)    # uncertainty/CIFAR/baseline.py
 _ADV_TUNE_RECIPE = Recipe(epochs=5, lr=0.001)                 # robustness/adversarial/tune.py
 
-_RELEASES = (
+_RELEASES = tuple(map(register_release, (
     Release("imagenet32-wrn-40-2",
             "WRN-40-2 pre-trained 100 epochs on Downsampled ImageNet 32×32 (the paper's "
             "source model, §3 and §4)",
@@ -123,18 +133,9 @@ _RELEASES = (
             ROBUSTBENCH, "robustbench.utils.load_model('Hendrycks2019Using', "
             "dataset='cifar100', threat_model='Linf')",
             "wrn-28-10", DataSpec.of("cifar100"), 100, _ADV_TUNE_RECIPE, objective="adversarial"),
-)
-RELEASES: dict[str, Release] = {r.name: r for r in _RELEASES}
-
-
-def release_names() -> list[str]:
-    return list(RELEASES)
-
-
-def get_release(name: str) -> Release:
-    """The release called ``name``; an unknown one fails listing them all."""
-    check_choice("name", name, RELEASES)
-    return RELEASES[name]
+)))
+list_releases = release_names = RELEASES.names
+get_release = RELEASES.get  # an unknown name fails, listing them all
 
 
 # -- the run a released file is -----------------------------------------------------------

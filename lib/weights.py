@@ -59,6 +59,7 @@ from lib.releases import (  # noqa: F401  (the catalogue, re-exported)
     SOURCES,
     Release,
     get_release,
+    list_releases,
     release_names,
     released_counterpart,
     released_run,

@@ -6,10 +6,14 @@ code's attack, whose ball is centred on the noisy random start (reach up to 2ε;
 :mod:`lib.attacks.pgd`). Importing this package also registers the
 ``"adversarial"`` training objective. ``autoattack_accuracy``
 (in :mod:`lib.attacks.autoattack`) is a thin wrapper around torchattacks'
-AutoAttack (Croce & Hein 2020), which it imports only when it runs.
+AutoAttack (Croce & Hein 2020), which it imports only when it runs. Attacks
+that return adversarial images are registered by name (:data:`ATTACKS`,
+``@register_attack``, :func:`list_attacks`; :mod:`lib.attacks.registry`).
 """
 
 from lib.attacks.autoattack import autoattack_accuracy
 from lib.attacks.pgd import adversarial_training_loss, pgd_linf
+from lib.attacks.registry import ATTACKS, get_attack, list_attacks, register_attack
 
-__all__ = ["adversarial_training_loss", "autoattack_accuracy", "pgd_linf"]
+__all__ = ["ATTACKS", "adversarial_training_loss", "autoattack_accuracy", "get_attack",
+           "list_attacks", "pgd_linf", "register_attack"]

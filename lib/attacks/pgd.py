@@ -37,6 +37,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lib.attacks.registry import register_attack
 from lib.training.objectives import register_objective, weighted_mean
 from lib.validation import check_choice, check_range, check_type
 
@@ -46,6 +47,7 @@ from lib.validation import check_choice, check_range, check_type
 PGD_STARTS = ("paper", "official")
 
 
+@register_attack("pgd")
 def pgd_linf(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8 / 255,
              step_size: float = 2 / 255, steps: int = 20, random_start: bool = True,
              generator: torch.Generator | None = None, start: str = "paper") -> torch.Tensor:

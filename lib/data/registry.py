@@ -1,7 +1,9 @@
 """Dataset registry: ``name -> builder`` (design.md §6).
 
-Each module under ``lib.data`` registers its datasets with ``@register``; the
-front door is :func:`get_dataset`.
+Each module of :data:`DATASET_MODULES` registers its datasets with
+``@register``; the registry imports those modules itself on its first lookup
+(no registration by import side effect). The front door is
+:func:`get_dataset`; :func:`list_datasets` lists the names.
 """
 
 from __future__ import annotations
@@ -15,7 +17,20 @@ from lib.registry import Registry
 from lib.storage import declare
 from lib.validation import check_choice
 
-_BUILDERS: Registry[Callable[..., ImageDataset]] = Registry("name")
+DATASET_MODULES = (
+    # real datasets, read from a data root
+    "cifar",
+    "downsampled_imagenet",
+    "tiny_imagenet",
+    "ood_real",
+    # embedded, offline
+    "fashion_mnist",
+    "fractal",
+    "synthetic_ood",
+    "offline_ood",
+)
+_BUILDERS: Registry[Callable[..., ImageDataset]] = Registry(
+    "name", providers=tuple(f"lib.data.{module}" for module in DATASET_MODULES))
 _INFOS: dict[str, DatasetInfo] = {}
 _CHECKS: dict[str, Callable[..., None]] = {}
 
@@ -42,6 +57,9 @@ def register(info: DatasetInfo, check: Callable[..., None] | None = None):
 def dataset_names() -> list[str]:
     """Every registered dataset name, sorted."""
     return sorted(_BUILDERS)
+
+
+list_datasets = dataset_names
 
 
 def dataset_info(name: str) -> DatasetInfo:

@@ -4,7 +4,8 @@ RMS and MAD calibration errors with adaptive bins of 100 examples (Hendrycks
 et al., 2019), ECE with 15 equal-width bins (Guo et al., 2017), NLL and Brier
 score — each without ("raw") and with a temperature ("temperature") tuned on
 a held-out fraction of the training data that the model never trained on
-(paper §4: 10%). All values are fractions except NLL (nats). A bootstrap
+(paper §4: 10%), and with every other method of
+:data:`lib.metrics.CALIBRATION_METHODS`. All values are fractions except NLL (nats). A bootstrap
 over the test set gives the standard error of RMS and MAD (one seed's noise
 band). :func:`calibration_evaluation` is memoized on disk.
 """
@@ -16,6 +17,7 @@ import torch
 
 from lib.evaluation.memo import memoized
 from lib.metrics import (
+    CALIBRATION_METHODS,
     adaptive_bins,
     brier_score,
     calibration_error,
@@ -24,11 +26,10 @@ from lib.metrics import (
     softmax,
     top1_error,
     top1_wrong,
-    tune_temperature,
 )
 from lib.training.engine import predict_logits
 
-CALIBRATIONS = ("raw", "temperature")
+CALIBRATIONS = CALIBRATION_METHODS  # the earlier name: "raw", "temperature", …
 
 
 def calibration_metrics(logits, labels, temperature: float = 1.0) -> dict:
@@ -51,14 +52,17 @@ def calibration_metrics(logits, labels, temperature: float = 1.0) -> dict:
 
 def calibration_rows(test_logits, test_labels, holdout_logits=None, holdout_labels=None) -> list[dict]:
     """Rows (calibration, metric, value): the raw model, and — when a held-out
-    set is given — the model with its tuned temperature (and the temperature)."""
-    rows = [dict(calibration="raw", metric=m, value=v)
-            for m, v in calibration_metrics(test_logits, test_labels).items()]
-    if holdout_logits is not None:
-        temperature = tune_temperature(holdout_logits, holdout_labels)
-        rows += [dict(calibration="temperature", metric=m, value=v)
+    set is given — the model under every fitted calibration method (and its
+    temperature)."""
+    rows = []
+    for name, fit in CALIBRATION_METHODS.items():
+        if name != "raw" and holdout_logits is None:
+            continue
+        temperature = fit(holdout_logits, holdout_labels)
+        rows += [dict(calibration=name, metric=m, value=v)
                  for m, v in calibration_metrics(test_logits, test_labels, temperature).items()]
-        rows.append(dict(calibration="temperature", metric="temperature", value=temperature))
+        if name != "raw":
+            rows.append(dict(calibration=name, metric="temperature", value=temperature))
     return rows
 
 

@@ -4,8 +4,8 @@ Each model scores the in-distribution test set and every OOD set; OOD is the
 positive class and the anomaly score is −(maximum softmax probability)
 (Hendrycks & Gimpel, 2017). AUROC, AUPR (OOD positive) and FPR at 95% OOD
 recall are reported as fractions, per OOD set. Beyond the paper, the same
-logits are also scored by the energy score (Liu et al., 2020) and the negative
-max logit (Hendrycks et al., 2022).
+logits are also scored by every other score of :data:`lib.metrics.OOD_SCORES`
+(the energy score, Liu et al., 2020; the negative max logit, Hendrycks et al., 2022).
 
 An OOD set is described by an :class:`OODSetSpec` (name, count, seed,
 resolution): the evaluation memo is keyed by that description, not by pixels.
@@ -20,7 +20,7 @@ import torch
 
 from lib.data import ImageDataset, get_dataset
 from lib.evaluation.memo import memoized
-from lib.metrics import energy_score, max_logit_score, max_softmax_score, ood_metrics
+from lib.metrics import OOD_SCORES, ood_metrics
 from lib.training.engine import predict_logits
 
 # How each OOD dataset takes its size and count (see lib.data): generated sets
@@ -28,11 +28,7 @@ from lib.training.engine import predict_logits
 _GENERATED = {"gaussian", "rademacher", "blobs", "uniform", "glyphs"}
 _IMAGE_FOLDERS = {"svhn", "textures", "places365", "lsun", "lsun_raw", "imagenet_heldout", "isun"}
 
-SCORES = {
-    "msp": max_softmax_score,        # the paper's score
-    "energy": energy_score,          # beyond the paper
-    "max_logit": max_logit_score,    # beyond the paper
-}
+SCORES = OOD_SCORES  # the earlier name: score name -> anomaly score function
 
 
 def _match_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
@@ -94,7 +90,8 @@ def ood_rows(run, in_test, ood_sets, device, root=None, scores=("msp",), recall:
         for spec in ood_sets:
             out_logits = predict_logits(run.model, spec.build(root), device)
             for score in scores:
-                result = ood_metrics(SCORES[score](in_logits), SCORES[score](out_logits), recall)
+                anomaly = OOD_SCORES.get(score)
+                result = ood_metrics(anomaly(in_logits), anomaly(out_logits), recall)
                 rows += [dict(ood_set=spec.name, score=score, metric=metric, value=float(value),
                               n_in=len(in_logits), n_out=len(out_logits))
                          for metric, value in result.items()]

@@ -6,18 +6,30 @@ Conventions (design brief §7, as in the official outlier-exposure code, which c
 * an **anomaly score** is higher for more anomalous inputs;
 * OOD examples are the **positive** class;
 * all metrics are **fractions** in [0, 1] (multiply by 100 for the paper's tables).
+
+Anomaly scores are registered in :data:`OOD_SCORES` with ``@ood_score(name)``
+(``logits (N, K) -> (N,)``, higher = more anomalous): the OOD evaluation, the
+OOD page's default scores and the contract tests all read that registry, so a
+new score is one decorated function here (:func:`list_ood_scores`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.special import logsumexp
 from scipy.stats import rankdata
 
+from lib.registry import Registry
+
 from ._inputs import as_float_array, as_logits, check_positive_float
 from .temperature import softmax
+
+OOD_SCORES: Registry[Callable] = Registry("score")
+ood_score = OOD_SCORES.register
+list_ood_scores = OOD_SCORES.names
 
 
 def ood_metrics(anomaly_in, anomaly_out, recall: float = 0.95) -> dict:
@@ -83,6 +95,7 @@ def ood_metrics(anomaly_in, anomaly_out, recall: float = 0.95) -> dict:
     return {"auroc": float(auroc), "aupr": aupr, "fpr": fpr}
 
 
+@ood_score("msp")  # the paper's score
 def max_softmax_score(logits) -> np.ndarray:
     """Anomaly score -max_k softmax(logits)_k (MSP baseline, Hendrycks & Gimpel 2017).
 
@@ -91,6 +104,7 @@ def max_softmax_score(logits) -> np.ndarray:
     return -softmax(logits).max(axis=1)
 
 
+@ood_score("energy")  # beyond the paper
 def energy_score(logits, temperature: float = 1.0) -> np.ndarray:
     """Anomaly score = free energy -T * logsumexp(logits / T) (Liu et al., 2020).
 
@@ -100,6 +114,7 @@ def energy_score(logits, temperature: float = 1.0) -> np.ndarray:
     return -t * logsumexp(as_logits(logits) / t, axis=1)
 
 
+@ood_score("max_logit")  # beyond the paper
 def max_logit_score(logits) -> np.ndarray:
     """Anomaly score -max_k logits_k (MaxLogit, Hendrycks et al., 2022). Shape (N,); higher = more anomalous."""
     return -as_logits(logits).max(axis=1)

@@ -4,18 +4,31 @@ Temperature scaling (Guo et al., 2017) divides the logits by one scalar T > 0
 chosen to minimise the NLL on held-out data; the paper tunes T on 10% of the
 training set held out from training (§4.2, "Setup"). T > 1 softens (lowers the
 confidence of) an over-confident model; T < 1 sharpens it.
+
+Calibration methods are registered in :data:`CALIBRATION_METHODS` with
+``@calibration_method(name)``: ``fit(holdout_logits, holdout_labels) -> T``,
+applied as ``softmax(logits, T)``. ``"raw"`` (T = 1, the model as trained)
+needs no held-out data; every other method is fitted on it
+(:func:`list_calibration_methods`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 import warnings
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 
+from lib.registry import Registry
+
 from ._inputs import as_labels, as_logits, check_positive_float
+
+CALIBRATION_METHODS: Registry[Callable] = Registry("calibration")
+calibration_method = CALIBRATION_METHODS.register
+list_calibration_methods = CALIBRATION_METHODS.names
 
 #: Search interval for T, in log space: T in [e^-7, e^7] ~ [0.0009, 1097].
 _LOG_T_BOUNDS = (-7.0, 7.0)
@@ -50,6 +63,13 @@ def negative_log_likelihood(logits, labels) -> float:
     return _nll(z, y)
 
 
+@calibration_method("raw")
+def no_calibration(logits=None, labels=None) -> float:
+    """The model as trained: temperature 1, whatever the held-out data."""
+    return 1.0
+
+
+@calibration_method("temperature")
 def tune_temperature(logits, labels) -> float:
     """The temperature T > 0 minimising the NLL of softmax(logits / T) (Guo et al., 2017; §4.2).
 

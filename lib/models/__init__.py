@@ -7,9 +7,10 @@ from lib.models.normalization import (
     default_normalization,
 )
 from lib.models.official import OfficialCheckpointError, load_official_wrn
-from lib.models.registry import ARCHITECTURES, architecture_names, build_model
+from lib.models.registry import (ARCHITECTURES, architecture_names, build_model, list_architectures,
+                                 register_architecture)
 from lib.models.wide_resnet import WideResNet, wide_resnet
 
 __all__ = ["ARCHITECTURES", "OFFICIAL_NORMALIZATION", "Normalization", "OfficialCheckpointError",
            "WideResNet", "architecture_names", "build_model", "default_normalization",
-           "load_official_wrn", "wide_resnet"]
+           "list_architectures", "load_official_wrn", "register_architecture", "wide_resnet"]

@@ -27,10 +27,11 @@ from lib.parameters import (
 from lib.presets.check import check_parameters
 from lib.presets.resolution import get_run_preset
 from lib.presets.scales import (PRESETS, SOURCE_TRACK_SIZE, TINY_IMAGENET_SOURCE, Preset,
-                                get_preset, preset_names)
+                                get_preset, list_presets, preset_names)
 from lib.specs import DataSpec, Recipe
 
 __all__ = ["CPU_PRECISION_CHOICES", "DEVICE_CHOICES", "DRY_RUN_CHOICES", "PRESETS",
            "SOURCE_CHOICES", "SOURCE_TRACK_SIZE", "TINY_IMAGENET_SOURCE", "DataSpec", "Preset",
            "Recipe", "check_cpu_precision", "check_parameters", "check_source",
-           "check_source_world_size", "get_preset", "get_run_preset", "preset_names"]
+           "check_source_world_size", "get_preset", "get_run_preset", "list_presets",
+           "preset_names"]

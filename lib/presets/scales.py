@@ -6,14 +6,15 @@ the recipes shared by every section. ``paper`` carries the paper's own
 settings (§3, §4: WRN-40-2, SGD with Nesterov momentum, cosine schedule; from
 scratch 100 epochs at lr 0.1 with dropout 0.3; fine-tuning 10 epochs at lr
 0.001 without dropout). Standard library only (see :mod:`lib.presets`).
+:data:`PRESETS` is their registry (:func:`list_presets`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from lib.registry import Registry
 from lib.specs import DataSpec, Recipe
-from lib.validation import check_choice
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,9 @@ TINY_IMAGENET_SOURCE = ("64×64 without Tiny ImageNet classes",
 # source capped by its preset: lib.experiments.source_track_size), released sources too.
 SOURCE_TRACK_SIZE = 2000
 
-PRESETS: dict[str, Preset] = {
-    "smoke": Preset(
+PRESETS: Registry[Preset] = Registry("preset")
+for _preset in (
+    Preset(
         name="smoke",
         description="tiny slices of the embedded data; seconds per notebook (tests, nbval, CI)",
         target="fashion_mnist", targets=("fashion_mnist",),
@@ -110,7 +112,7 @@ PRESETS: dict[str, Preset] = {
         finetune=Recipe(epochs=3, lr=0.05),
         seeds=(0,),
     ),
-    "quick": Preset(
+    Preset(
         name="quick",
         description="the embedded data (Fashion-MNIST subset, 1,000-class fractal source), "
                     "WRN-16-1; minutes per notebook on a 2-core CPU",
@@ -142,7 +144,7 @@ PRESETS: dict[str, Preset] = {
         # so the main job's speed and numbers would hang on the CPU model
         # (benchmarks/results/train_throughput_cpu.md). cpu_autocast stays an opt-in.
     ),
-    "paper": Preset(
+    Preset(
         name="paper",
         description="the paper's datasets and hyperparameters (WRN-40-2, Downsampled "
                     "ImageNet 32×32 source); needs a GPU and the data root",
@@ -161,15 +163,7 @@ PRESETS: dict[str, Preset] = {
             TINY_IMAGENET_SOURCE,
         ),
     ),
-}
-
-
-def preset_names() -> list[str]:
-    return list(PRESETS)
-
-
-def get_preset(name: str) -> Preset:
-    """The preset called ``name``; an unknown name raises ``ValueError``
-    listing the valid presets."""
-    check_choice("preset", name, PRESETS)
-    return PRESETS[name]
+):
+    PRESETS.add(_preset.name, _preset)
+list_presets = preset_names = PRESETS.names
+get_preset = PRESETS.get  # an unknown name fails, listing the valid presets

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -32,7 +32,7 @@ import pandas as pd
 
 from lib.claims import Claim, arm_band, binomial_se, hanley_mcneil_se, seed_count
 from lib.dry_run import settings_at
-from lib.evaluation.ood import SCORES, OODSetSpec, ood_rows
+from lib.evaluation.ood import OODSetSpec, ood_rows
 from lib.evaluation.ood_sets import (  # noqa: F401  (the OOD sets, named here too)
     BEYOND_PAPER_OOD,
     CIFAR_PAIRS,
@@ -44,11 +44,11 @@ from lib.evaluation.ood_sets import (  # noqa: F401  (the OOD sets, named here t
     with_target_sets,
 )
 from lib.experiments import finetune_run, scratch_run, source_run, target_test_data
+from lib.metrics import OOD_SCORES, list_ood_scores
 from lib.presets import TINY_IMAGENET_SOURCE, Preset
 from lib.sections import SECTIONS
 from lib.sections.base import ARMS, Section, paper_arms_table, per_preset
 from lib.training import RunConfig, TrainingDataSpec
-from lib.validation import check_choice
 
 NAME = "ood"
 ARM_LABELS = {"scratch": "from scratch", "pretrained": "pre-trained"}
@@ -119,19 +119,20 @@ class OODSettings:
     ImageNet classes), at most ``ood_samples`` images each, drawn from
     ``ood_seed``; ``beyond_sets``: further sets, scored and shown apart (not in
     Table 4's mean nor the claims); the anomaly ``scores`` (MSP is the
-    paper's); FPR at ``recall`` of the OOD images."""
+    paper's; by default every registered one, :func:`lib.metrics.list_ood_scores`);
+    FPR at ``recall`` of the OOD images."""
 
     targets: tuple
     ood_sets: tuple
     ood_samples: int
     beyond_sets: tuple = ()
     ood_seed: int = 0
-    scores: tuple = ("msp", "energy", "max_logit")
+    scores: tuple = field(default_factory=lambda: tuple(list_ood_scores()))
     recall: float = 0.95
 
     def __post_init__(self):
         for score in self.scores:
-            check_choice("score", score, SCORES)
+            OOD_SCORES.get(score)  # an unknown score fails, listing the registered ones
         if "msp" not in self.scores or not self.ood_sets or self.ood_samples < 1:
             raise ValueError(f"OOD settings need the MSP score, at least one OOD set and "
                              f"ood_samples >= 1; got {self}")

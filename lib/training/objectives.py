@@ -25,6 +25,9 @@ def objective_names() -> list[str]:
     return sorted(OBJECTIVES)
 
 
+list_objectives = objective_names
+
+
 def weighted_mean(per_example: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     """Mean of per-example losses, weighted when ``weight`` is given."""
     if weight is None:

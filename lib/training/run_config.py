@@ -40,6 +40,9 @@ def transform_names() -> list[str]:
     return sorted(TRANSFORMS)
 
 
+list_transforms = transform_names
+
+
 @dataclass(frozen=True)
 class TrainingDataSpec:
     """Which training examples a run sees: a dataset, a stratified subset of
