@@ -5,7 +5,8 @@ methods and releases. One style: ``@REGISTRY.register(name)`` (or
 ``REGISTRY.add(name, item)`` for a value) to register, a module-level
 ``list_<kind>()`` (:meth:`Registry.names`) to enumerate, and an unknown name
 fails with the parameter, the value and the valid names. A registry reads like
-a read-only dict (``REGISTRY[name]``, ``in``, iteration, ``items()``).
+a dict (``REGISTRY[name]``, ``in``, iteration, ``items()``; item assignment
+replaces an entry, as tests do with ``monkeypatch.setitem``).
 
 Registration is explicit: a registry lists the modules that provide its
 entries (``providers``) and imports them itself before its first lookup, so
@@ -20,6 +21,7 @@ from typing import Generic, TypeVar
 from lib.validation import check_choice
 
 T = TypeVar("T")
+_MISSING = object()
 
 
 class Registry(Generic[T]):
@@ -54,12 +56,25 @@ class Registry(Generic[T]):
         """Decorator form of :meth:`add`."""
         return lambda item: self.add(name, item)
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, default=_MISSING) -> T:
+        """The entry ``name``; an unknown one fails listing the valid names
+        (or gives ``default`` when one is passed, as ``dict.get``)."""
         self._load()
+        if default is not _MISSING and name not in self._items:
+            return default
         check_choice(self.kind, name, self._items)
         return self._items[name]
 
-    __getitem__ = get
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def __setitem__(self, name: str, item: T) -> None:
+        self._load()
+        self._items[name] = item
+
+    def __delitem__(self, name: str) -> None:
+        self._load()
+        del self._items[name]
 
     def names(self) -> list[str]:
         self._load()

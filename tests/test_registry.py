@@ -20,6 +20,10 @@ def test_register_get_and_errors():
         registry.add("a", 3)
     with pytest.raises(ValueError, match=r"widget='c' is not valid; choose one of: 'a', 'b'"):
         registry.get("c")
+    assert registry.get("c", None) is None and dict(registry) == {"a": 1, "b": 2}
+    registry["b"] = 4  # replaces (monkeypatch.setitem); add() still refuses a second "b"
+    del registry["a"]
+    assert dict(registry) == {"b": 4}
 
 
 def test_providers_are_imported_on_first_lookup_only(tmp_path, monkeypatch):

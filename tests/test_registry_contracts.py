@@ -143,7 +143,7 @@ def test_calibration_method_gives_probabilities(name):
 
 
 def test_calibration_rows_cover_every_method():
-    test, labels = _overconfident(100, 1)
+    test, labels = _overconfident(300, 1)
     holdout, holdout_labels = _overconfident(400, 0)
     assert {r["calibration"] for r in calibration_rows(test, labels)} == {"raw"}
     rows = calibration_rows(test, labels, holdout, holdout_labels)

@@ -14,9 +14,8 @@ from .ood import (OOD_SCORES, energy_score, list_ood_scores, max_logit_score, ma
 from .temperature import (CALIBRATION_METHODS, calibration_method, list_calibration_methods,
                           negative_log_likelihood, no_calibration, softmax, tune_temperature)
 
+# The registries OOD_SCORES and CALIBRATION_METHODS are importable too; __all__ lists the callables.
 __all__ = [
-    "CALIBRATION_METHODS",
-    "OOD_SCORES",
     "area_under_error_curve",
     "brier_score",
     "adaptive_bins",
