@@ -18,7 +18,7 @@ settings (nested dataclasses included):
 * ``seeds`` keep their first seed;
 * training and test sets are capped at :data:`DRY_SIZE` images
   (class-stratified, :func:`lib.data.subsets.stratified_subset`): the preset's
-  ``train_size``/``test_size``, every ``*_size``/``*_samples`` field, and every
+  ``train_size``/``test_size``/``track_size``, every ``*_size``/``*_samples`` field, and every
   training or test set (:class:`~lib.training.run_config.TrainingDataSpec`,
   ``EvalDataSpec``: a value with a :class:`~lib.specs.DataSpec` ``dataset`` and
   a ``size``); the source at :data:`DRY_SOURCE_SIZE`;
@@ -54,6 +54,7 @@ def dry_run_preset(preset):
         return preset
     return replace(preset, dry_run=True, seeds=preset.seeds[:1],
                    train_size=_cap(preset.train_size), test_size=_cap(preset.test_size),
+                   track_size=None if preset.track_size is None else _cap(preset.track_size),
                    source_size=_cap(preset.source_size, DRY_SOURCE_SIZE),
                    pretrain=_recipe(preset.pretrain), scratch=_recipe(preset.scratch),
                    finetune=_recipe(preset.finetune))

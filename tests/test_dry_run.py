@@ -60,6 +60,17 @@ def test_the_dry_preset_shrinks_only_epochs_sizes_and_seeds():
     assert get_run_preset("paper") is PAPER
 
 
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_has_a_dry_run_whose_tracked_set_fits_its_test_set(preset):
+    """``make book PRESET=quick DRY_RUN=1`` passed the Makefile's check and then failed:
+    the quick preset tracks 500 test images, more than a dry run's 16."""
+    full, dry = PRESETS[preset], get_run_preset(preset, dry_run=True)
+    if full.track_size is None:
+        assert dry.track_size is None  # None: the whole (dry) test set
+    else:
+        assert dry.track_size == min(full.track_size, DRY_SIZE) <= dry.test_size
+
+
 @pytest.mark.parametrize("name", section_names())
 def test_dry_settings_keep_every_grid_and_method(name):
     section = get_section(name)
