@@ -39,6 +39,12 @@ def target_track_data(preset: Preset, dataset: str | None = None) -> EvalDataSpe
                         size=preset.track_size or preset.test_size)
 
 
+def tracked_count(config: RunConfig, test_count: int) -> int:
+    """How many test images ``config``'s per-epoch curve was measured on: its
+    tracked set's size, else ``test_count`` (the whole test set)."""
+    return (config.track.size if config.track is not None else None) or test_count
+
+
 def source_run(preset: Preset, seed: int = 0, source: DataSpec | None = None,
                recipe: Recipe | None = None) -> RunConfig:
     """Pre-training on the source (paper: Downsampled ImageNet, 100 epochs),

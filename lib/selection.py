@@ -17,18 +17,19 @@ The rules, fixed before measuring:
 * **Fine-tuning rate and source** (``pretrained`` rows): the lowest validation
   error of the fine-tuned arm over every candidate source in
   :data:`SOURCE_CANDIDATES` and rate in :data:`FINETUNE_LRS` (which includes
-  rates near the paper's 0.001), at the preset's 10 fine-tuning epochs.
+  rates near the paper's 0.001), at the preset's 10 fine-tuning epochs. The
+  candidates, fixed before measuring: the shipped 1,000 classes × 50 instances
+  for 15 epochs; twice the instances (FractalDB finds that instances per class
+  matter as categories do); twice the pre-training epochs. A wider network does
+  not fit the quick budget (every quick run would be 2-3 times slower), so the
+  architecture stays WRN-16-1.
 * **Fine-tuning length** (issue 25, written before the longer runs were
   measured): each source is also tuned for each of :data:`FINETUNE_EPOCHS`
   at :data:`LONGER_FINETUNE_LRS`, the two rates that were best for every
   candidate at 10 epochs (0.001 and 0.1 lost by 5 points or more for each);
   the lowest validation error over sources, rates and lengths wins, and a tie
   goes to the cheaper candidate: fewer fine-tuning epochs first (the cold
-  build trains them), then the smaller rate. The candidates, fixed before measuring: the
-  shipped 1,000 classes × 50 instances for 15 epochs; twice the instances
-  (FractalDB finds that instances per class matter as categories do); twice
-  the pre-training epochs. A wider network does not fit the quick budget (every
-  quick run would be 2-3 times slower), so the architecture stays WRN-16-1.
+  build trains them), then the smaller rate.
 * **Section recipes** (:func:`section_recipe_selection`): for each section
   (§3.1 at s = 0 without correction, §3.2 at γ = 0.2) and arm, the lowest
   validation error over the batch sizes and rate scales of the grid. For §3.3

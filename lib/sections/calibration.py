@@ -29,7 +29,7 @@ import pandas as pd
 from lib.claims import Claim, arm_band, seed_count
 from lib.dry_run import settings_at
 from lib.evaluation.calibration import calibration_evaluation
-from lib.experiments import target_test_data, target_train_data
+from lib.experiments import target_test_data, target_train_data, tracked_count
 from lib.presets import Preset
 from lib.sections import SECTIONS
 from lib.sections.base import ARMS, Section, paper_arms_table, per_preset
@@ -115,9 +115,9 @@ def run(session) -> list[dict]:
                                 value=r["value"] * (1 if r["metric"] in UNITS else 100),
                                 n=result["n_holdout"] if r["metric"] == "temperature"
                                 else result["n_test"]) for r in result["rows"]]
-                tracked = config.track.size if config.track is not None else None
                 entries += [dict(metric="rms", calibration="raw", epoch=h["epoch"], unit="%",
-                                 value=100 * h["test_rms"], n=tracked or result["n_test"])
+                                 value=100 * h["test_rms"],
+                                 n=tracked_count(config, result["n_test"]))
                             for h in trained.history if h.get("test_rms") is not None]
                 confidence, accuracy = result["bins"]["raw"]
                 entries += [dict(metric=metric, calibration="raw", bin=i, unit="%", value=100 * v)

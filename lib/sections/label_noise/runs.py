@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lib.dry_run import settings_at
+from lib.experiments import tracked_count
 from lib.metrics import area_under_error_curve
 from lib.presets import PRESETS, Preset
 from lib.results import tidy
@@ -58,7 +59,7 @@ def _long_run_rows(session, run: TrainedRun, target: str, strength: float,
                    n: int) -> list[dict]:
     """Figure 1: the long run's clean test error after every epoch, tracked on
     the preset's ``track_size`` of the ``n`` test images the cells are scored on."""
-    tracked = run.config.track.size or n
+    tracked = tracked_count(run.config, n)
     return session.rows(run, [dict(metric="error", value=100.0 * r["test_error"], unit="%",
                                    n=tracked, epoch=int(r["epoch"])) for r in run.history],
                         dataset=target, method="no_correction", arm="scratch",
